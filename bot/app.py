@@ -1,0 +1,68 @@
+"""The application factory: production, the offline console and the tests build the bot the same way."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram.constants import ParseMode
+from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults
+from telegram.request import BaseRequest
+
+import handlers
+from bot.config import Settings
+from bot.dispatcher import Dispatcher
+from bot.persistence import SqlConversationPersistence
+from bot.runtime import Runtime
+from db.session import Database
+
+log = logging.getLogger(__name__)
+
+
+def build_application(
+    settings: Settings,
+    db: Database,
+    *,
+    token: str | None = None,
+    request: BaseRequest | None = None,
+    max_retries: int = 3,
+) -> Application:  # type: ignore[type-arg]
+    token = token or settings.telegram_bot_token
+    if not token:
+        raise ValueError("a bot token is needed to build the application")
+    builder = (
+        Application.builder()
+        .token(token)
+        .base_url(settings.telegram_base_url)
+        .base_file_url(_file_url(settings.telegram_base_url))
+        .defaults(Defaults(parse_mode=ParseMode.HTML))
+        .persistence(SqlConversationPersistence(db, update_interval=settings.persistence_seconds))
+        .rate_limiter(AIORateLimiter(max_retries=max_retries))
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    app = builder.build()
+    app.bot_data[Runtime.KEY] = Runtime(settings=settings, db=db, dispatcher=Dispatcher(db, app.bot))
+    handlers.register(app)
+    app.add_error_handler(_log_error)
+    return app
+
+
+def start_background_jobs(app: Application) -> None:  # type: ignore[type-arg]
+    """The outbox tick; needs a running JobQueue (after `app.start()` or `run_polling`)."""
+    rt: Runtime = app.bot_data[Runtime.KEY]
+    assert app.job_queue is not None
+    rt.dispatcher.schedule(app.job_queue, rt.settings.tick_seconds)
+
+
+def _file_url(base_url: str) -> str:
+    # https://api.telegram.org/bot -> https://api.telegram.org/file/bot (the same for a self-hosted server).
+    head, _, tail = base_url.rpartition("/")
+    return f"{head}/file/{tail}"
+
+
+async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    # Only the kind of error and the update id: never message text or names.
+    update_id = getattr(update, "update_id", None)
+    log.error(
+        "handler failed on update %s: %s", update_id, type(context.error).__name__, exc_info=context.error
+    )

@@ -1,0 +1,201 @@
+"""`guardian-bot`: run the bot, the offline console, migrations, health checks and administration."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"guardian-bot: {exc}", file=sys.stderr)
+        return 2
+    _logging(settings)
+    try:
+        return int(args.func(settings, args) or 0)
+    except ConfigError as exc:
+        print(f"guardian-bot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL, and the URL holds the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="guardian-bot", description=__doc__)
+    sub = p.add_subparsers(dest="command")
+
+    run = sub.add_parser(
+        "run", help="migrate, then poll Telegram (or open the offline console without a token)"
+    )
+    run.set_defaults(func=_run)
+
+    console = sub.add_parser("console", help="the bot in this terminal, on a fake Telegram")
+    console.add_argument("--demo", action="store_true", help="load a sample county with caseworkers first")
+    console.set_defaults(func=_console)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command")
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=_db_upgrade)
+
+    check = sub.add_parser(
+        "check", help="health: config, database migrated, content valid, catalogs complete"
+    )
+    check.set_defaults(func=_check)
+
+    demo = sub.add_parser("demo", help="sample data").add_subparsers(dest="demo_command")
+    demo.add_parser("seed", help="load a sample county with caseworkers").set_defaults(func=_demo_seed)
+
+    admin = sub.add_parser("admin", help="administration").add_subparsers(dest="admin_command")
+    invite = admin.add_parser("invite", help="a single-use caseworker invite (valid 72 hours)")
+    invite.add_argument(
+        "--post", required=True, choices=["child-director", "township-supervisor", "county-officer", "admin"]
+    )
+    invite.add_argument("--area", required=True, help="area code, e.g. 451321-02-S1 for a village")
+    invite.set_defaults(func=_admin_invite)
+
+    areas = admin.add_parser("areas", help="county, townships and villages").add_subparsers(
+        dest="areas_command"
+    )
+    imp = areas.add_parser("import", help="load areas from CSV (all or nothing)")
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(func=_areas_import)
+    exp = areas.add_parser("export", help="write areas as CSV")
+    exp.add_argument("file", type=Path, nargs="?", help="default: standard output")
+    exp.set_defaults(func=_areas_export)
+    return p
+
+
+def _run(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.main import run
+
+    return run(settings)
+
+
+def _console(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.console import run_console
+
+    return run_console(settings, demo=args.demo)
+
+
+def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.main import prepare_database
+
+    async def go() -> None:
+        db = await prepare_database(settings)
+        await db.dispose()
+
+    asyncio.run(go())
+    print("database is at the latest revision")
+    return 0
+
+
+def _check(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.health import run_checks
+
+    return asyncio.run(run_checks(settings))
+
+
+def _demo_seed(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.demo import seed_demo
+    from bot.main import prepare_database
+
+    async def go() -> None:
+        db = await prepare_database(settings)
+        try:
+            for line in await seed_demo(db):
+                print(line)
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+    return 0
+
+
+def _admin_invite(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.main import prepare_database
+    from bot.services import caseworker, codes
+    from bot.services.errors import Invalid
+
+    async def go() -> int:
+        db = await prepare_database(settings)
+        try:
+            async with db.transaction() as session:
+                issued = await caseworker.issue_invite(session, post=args.post, area_code=args.area)
+        except Invalid as exc:
+            print(f"guardian-bot: cannot issue invite: {exc.reason} {exc.details}", file=sys.stderr)
+            return 2
+        finally:
+            await db.dispose()
+        print(f"code:    {codes.pretty(issued.code)}")
+        print(f"post:    {issued.post} for area {issued.area_code}")
+        print(f"expires: {issued.expires_at:%Y-%m-%d %H:%M} UTC (single use)")
+        print(f"link:    https://t.me/<your_bot_username>?start={issued.code}")
+        return 0
+
+    return asyncio.run(go())
+
+
+def _areas_import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.main import prepare_database
+    from bot.services.areas import AreaImportError, import_areas_file
+
+    async def go() -> int:
+        db = await prepare_database(settings, seed=False)
+        try:
+            summary = await import_areas_file(db, args.file)
+        except AreaImportError as exc:
+            for line in exc.errors:
+                print(line, file=sys.stderr)
+            print("nothing was imported", file=sys.stderr)
+            return 1
+        finally:
+            await db.dispose()
+        print(
+            f"imported: {summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged"
+        )
+        return 0
+
+    return asyncio.run(go())
+
+
+def _areas_export(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.main import prepare_database
+    from bot.services.areas import export_areas_csv
+
+    async def go() -> int:
+        db = await prepare_database(settings)
+        try:
+            async with db.transaction() as session:
+                if args.file is None:
+                    return 0 if await export_areas_csv(session, sys.stdout) >= 0 else 1
+                with args.file.open("w", encoding="utf-8", newline="") as out:
+                    count = await export_areas_csv(session, out)
+        finally:
+            await db.dispose()
+        print(f"exported {count} areas to {args.file}", file=sys.stderr)
+        return 0
+
+    return asyncio.run(go())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

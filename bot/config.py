@@ -1,0 +1,123 @@
+"""Settings from the environment (and an optional `.env`), validated once at start-up.
+
+A wrong value raises `ConfigError` naming the variable; the CLI turns it into one line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from bot.paths import ROOT, VAR_DIR
+
+SUPPORTED_LOCALES = ("zh_Hans", "en")
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    telegram_bot_token: str | None = None
+    telegram_base_url: str = DEFAULT_BASE_URL
+    database_url: str = field(default_factory=lambda: default_database_url())
+    default_locale: str = "zh_Hans"
+    default_timezone: str = "Asia/Shanghai"
+    admin_telegram_ids: frozenset[int] = frozenset()
+    log_level: str = "INFO"
+    # How often the dispatcher tick runs and how often conversation states are flushed (seconds).
+    tick_seconds: float = 5.0
+    persistence_seconds: float = 1.0
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def default_database_url() -> str:
+    return f"sqlite+aiosqlite:///{VAR_DIR / 'guardian.db'}"
+
+
+def _env(environ: dict[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def load_settings(environ: dict[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Read settings; the process environment wins over `.env`."""
+    if environ is None:
+        merged: dict[str, str] = {}
+        path = env_file or ROOT / ".env"
+        if path.exists():
+            merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+        merged.update(os.environ)
+        environ = merged
+
+    token = _env(environ, "TELEGRAM_BOT_TOKEN")
+    if token is not None and (":" not in token or not token.split(":", 1)[0].isdigit()):
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not a bot token (expected '123456:ABC...' from @BotFather)")
+
+    base_url = _env(environ, "TELEGRAM_BASE_URL") or DEFAULT_BASE_URL
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError("TELEGRAM_BASE_URL must start with http:// or https://")
+
+    database_url = _env(environ, "DATABASE_URL") or default_database_url()
+    database_url = normalise_database_url(database_url)
+
+    locale = _env(environ, "DEFAULT_LOCALE") or "zh_Hans"
+    if locale not in SUPPORTED_LOCALES:
+        raise ConfigError(f"DEFAULT_LOCALE must be one of {', '.join(SUPPORTED_LOCALES)}, not {locale!r}")
+
+    tz = _env(environ, "DEFAULT_TIMEZONE") or "Asia/Shanghai"
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"DEFAULT_TIMEZONE is not a known IANA time zone: {tz!r}") from None
+
+    admins: set[int] = set()
+    for part in (_env(environ, "ADMIN_TELEGRAM_IDS") or "").replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.lstrip("-").isdigit():
+            raise ConfigError(
+                f"ADMIN_TELEGRAM_IDS must be numeric Telegram ids separated by commas, not {part!r}"
+            )
+        admins.add(int(part))
+
+    level = (_env(environ, "LOG_LEVEL") or "INFO").upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
+
+    return Settings(
+        telegram_bot_token=token,
+        telegram_base_url=base_url.rstrip("/"),
+        database_url=database_url,
+        default_locale=locale,
+        default_timezone=tz,
+        admin_telegram_ids=frozenset(admins),
+        log_level=level,
+    )
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual spellings and pick the async driver the project ships."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        return url
+    raise ConfigError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")

@@ -1,0 +1,185 @@
+"""Delivers outbox rows to Telegram: right after a handler commits, and from a periodic tick.
+
+Claim in one short transaction, send outside any transaction, record each outcome in its own short
+transaction. Retries are the outbox's job, not the rate limiter's: a 429 puts the row back due after
+`retry_after`, network errors and 5xx back off exponentially, 400 fails for good and 403 marks the
+person unreachable and calls `on_unreachable` (escalation). Logs carry ids, kinds and error class
+names only, never message text or names.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from time import monotonic
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+from telegram.ext import ExtBot, JobQueue
+
+from bot.services import outbox
+from bot.services.outbox import OutboxItem
+from db.session import Database
+from db.types import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_TICK_ROUNDS = 20  # bound on back-to-back full batches in one tick, so a tick always ends
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        bot: Bot,
+        *,
+        batch_size: int = 50,
+        lease_seconds: float = 60,
+        on_unreachable: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
+        self.db = db
+        self.bot = bot
+        self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+        self.on_unreachable = on_unreachable
+
+    async def deliver(self, ids: list[int]) -> None:
+        """Send rows a handler just committed (those already due). Never raises: the tick retries."""
+        if not ids:
+            return
+        try:
+            now = utcnow()
+            async with self.db.transaction() as session:
+                items = await outbox.claim(session, now=now, limit=len(ids), lease_seconds=self.lease_seconds, ids=ids)
+            await self._send_all(items, now)
+        except Exception as exc:  # the handler's change is committed; a failure here must not undo its reply
+            log.error("outbox deliver of %d rows failed: %s", len(ids), type(exc).__name__)
+
+    async def run_due(self, now: datetime | None = None) -> int:
+        """Claim one batch of due rows and deliver it; returns how many rows were claimed."""
+        now = now or utcnow()
+        async with self.db.transaction() as session:
+            items = await outbox.claim(session, now=now, limit=self.batch_size, lease_seconds=self.lease_seconds)
+        await self._send_all(items, now)
+        return len(items)
+
+    async def tick(self, context: Any) -> None:
+        """JobQueue callback: drain due rows, a batch at a time, while batches come back full."""
+        try:
+            for _ in range(MAX_TICK_ROUNDS):
+                if await self.run_due() < self.batch_size:
+                    break
+        except Exception as exc:  # next tick tries again; leases recover anything half-done
+            log.error("outbox tick failed: %s", type(exc).__name__)
+
+    def schedule(self, job_queue: JobQueue[Any], interval: float) -> None:
+        job_queue.run_repeating(
+            self.tick,
+            interval=interval,
+            first=interval,
+            name="outbox-tick",
+            # Default misfire_grace_time is 1s: a slow loop would silently skip ticks.
+            job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
+        )
+
+    # --- internals -------------------------------------------------------------------------------
+    async def _send_all(self, items: list[OutboxItem], now: datetime) -> None:
+        # Stop using the lease well before it expires; otherwise another dispatcher could reclaim a
+        # row this one is about to send and the person would get it twice.
+        deadline = monotonic() + self.lease_seconds / 2
+        for index, item in enumerate(items):
+            if monotonic() > deadline:
+                async with self.db.transaction() as session:
+                    for rest in items[index:]:
+                        await outbox.release(session, rest.id, attempt=rest.attempts)
+                log.warning("outbox lease running out; released %d rows", len(items) - index)
+                return
+            await self._send_one(item, now)
+
+    async def _send_one(self, item: OutboxItem, now: datetime) -> None:
+        payload = item.payload
+        text = str(payload.get("text", ""))
+        kwargs: dict[str, Any] = {}
+        if isinstance(self.bot, ExtBot):
+            # Intent: no limiter-side retries. Note PTB drops a falsy value, so this only documents it;
+            # the application's AIORateLimiter must itself keep max_retries=0 (its default).
+            kwargs["rate_limit_args"] = 0
+        try:
+            message = await self.bot.send_message(
+                chat_id=item.chat_id,
+                text=text,
+                parse_mode=payload.get("parse_mode"),
+                reply_markup=_markup(payload.get("buttons")),
+                **kwargs,
+            )
+        except RetryAfter as exc:
+            due = now + _seconds(exc.retry_after)
+            error = _describe(exc, text)
+            await self._record(
+                item,
+                exc,
+                lambda s: outbox.mark_retry(s, item.id, due_at=due, error=error, attempt=item.attempts),
+            )
+        except Forbidden as exc:
+            error = _describe(exc, text)
+            user_id: int | None = None
+
+            async def unreachable(session: AsyncSession) -> None:
+                nonlocal user_id
+                user_id = await outbox.mark_unreachable(session, item.id, error, attempt=item.attempts)
+
+            await self._record(item, exc, unreachable)
+            if user_id is not None and self.on_unreachable is not None:
+                try:
+                    await self.on_unreachable(user_id)
+                except Exception as cb_exc:  # the row is recorded; the escalation hook must not stop sending
+                    log.error("on_unreachable for outbox %d failed: %s", item.id, type(cb_exc).__name__)
+        except (BadRequest, ChatMigrated) as exc:  # before NetworkError: BadRequest subclasses it
+            error = _describe(exc, text)
+            await self._record(item, exc, lambda s: outbox.mark_failed(s, item.id, error, attempt=item.attempts))
+        except TelegramError as exc:  # TimedOut, NetworkError (incl. 5xx) and anything else: back off
+            due = now + outbox.backoff(item.attempts)
+            error = _describe(exc, text)
+            await self._record(
+                item,
+                exc,
+                lambda s: outbox.mark_retry(s, item.id, due_at=due, error=error, attempt=item.attempts),
+            )
+        except Exception as exc:  # a malformed payload: retrying will not help
+            error = type(exc).__name__
+            await self._record(item, exc, lambda s: outbox.mark_failed(s, item.id, error, attempt=item.attempts))
+        else:
+            async with self.db.transaction() as session:
+                await outbox.mark_sent(session, item.id, message.message_id, attempt=item.attempts, now=now)
+            log.debug("outbox %d (%s) sent", item.id, item.kind)
+
+    async def _record(
+        self, item: OutboxItem, exc: BaseException, apply: Callable[[AsyncSession], Awaitable[object]]
+    ) -> None:
+        log.warning("outbox %d (%s) attempt %d: %s", item.id, item.kind, item.attempts, type(exc).__name__)
+        async with self.db.transaction() as session:
+            await apply(session)
+
+
+def _markup(rows: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row] for row in rows]
+    )
+
+
+def _seconds(retry_after: int | float | timedelta) -> timedelta:
+    """`RetryAfter.retry_after` is a timedelta with PTB_TIMEDELTA=1 and a number of seconds otherwise."""
+    return retry_after if isinstance(retry_after, timedelta) else timedelta(seconds=retry_after)
+
+
+def _describe(exc: BaseException, text: str) -> str:
+    """Class name and Telegram's description, with any echo of the message text removed."""
+    detail = exc.message if isinstance(exc, TelegramError) else ""
+    if text:
+        detail = detail.replace(text, "<text>")
+    return f"{type(exc).__name__}: {detail}"[: outbox.MAX_ERROR_CHARS]

@@ -1,0 +1,72 @@
+"""`guardian-bot check`: is this installation ready to serve? Exit 0 only when every check passes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from bot.config import Settings
+
+
+async def run_checks(settings: Settings) -> int:
+    checks: list[tuple[str, Callable[[], Awaitable[list[str]]]]] = [
+        ("configuration", lambda: _config(settings)),
+        ("database reachable and migrated", lambda: _database(settings)),
+        ("content files valid", _content),
+        ("catalogs complete", _catalogs),
+    ]
+    failed = 0
+    for name, check in checks:
+        try:
+            problems = await check()
+        except Exception as exc:  # a check that cannot even run is a failed check, not a crash
+            problems = [f"{type(exc).__name__}: {exc}"]
+        if problems:
+            failed += 1
+            print(f"FAIL {name}")
+            for line in problems[:20]:
+                print(f"     {line}")
+            if len(problems) > 20:
+                print(f"     ... and {len(problems) - 20} more")
+        else:
+            print(f"ok   {name}")
+    return 1 if failed else 0
+
+
+async def _config(settings: Settings) -> list[str]:
+    # load_settings already validated every value; say which mode the bot will start in.
+    mode = "Telegram polling" if settings.telegram_bot_token else "offline console (no TELEGRAM_BOT_TOKEN)"
+    print(f"     mode: {mode}; database: {settings.database_url.split('://', 1)[0]}")
+    return []
+
+
+async def _database(settings: Settings) -> list[str]:
+    from db.migrate import pending_revisions
+    from db.session import Database
+
+    db = Database(settings.database_url)
+    try:
+        current, heads = await pending_revisions(db)
+    finally:
+        await db.dispose()
+    if current != heads:
+        return [
+            f"database is at {sorted(current) or 'no revision'}, code expects {sorted(heads)}; "
+            "run 'guardian-bot db upgrade'"
+        ]
+    return []
+
+
+async def _content() -> list[str]:
+    from bot.services.areas import DEFAULT_AREAS_CSV, AreaImportError, parse_areas_csv
+
+    try:
+        parse_areas_csv(DEFAULT_AREAS_CSV)
+    except AreaImportError as exc:
+        return exc.errors
+    return []
+
+
+async def _catalogs() -> list[str]:
+    from bot.catalogs import catalog_problems
+
+    return catalog_problems()

@@ -1,0 +1,61 @@
+"""Words for the domain's values (relations, posts, roles), marked for translation."""
+
+from __future__ import annotations
+
+from bot.i18n import N_, Tr
+from bot.services.caseworker import PostView
+from bot.services.household import HouseholdView
+
+RELATION_LABELS = {
+    "grandmother": N_("Grandmother"),
+    "grandfather": N_("Grandfather"),
+    "mother": N_("Mother"),
+    "father": N_("Father"),
+    "aunt": N_("Aunt"),
+    "uncle": N_("Uncle"),
+    "sibling": N_("Older brother or sister"),
+    "neighbour": N_("Neighbour"),
+    "other": N_("Other relative"),
+}
+
+POST_TITLES = {
+    "village": N_("child director"),
+    "township": N_("child welfare supervisor"),
+    "county": N_("civil affairs officer for children"),
+    "admin": N_("administrator"),
+}
+
+ROLE_LABELS = {
+    "guardian": N_("Family carer"),
+    "parent": N_("Parent working away"),
+    "caseworker": N_("Caseworker"),
+}
+
+
+def relation(tr: Tr, key: str) -> str:
+    return tr.gettext(RELATION_LABELS.get(key, RELATION_LABELS["other"]))
+
+
+def area_name(tr: Tr, zh: str, en: str) -> str:
+    return zh if tr.locale == "zh_Hans" else en
+
+
+def post_title(tr: Tr, post: PostView) -> str:
+    """'大塘镇示例一村儿童主任' / 'child director, Datang Town, ...'."""
+    title = tr.gettext(POST_TITLES[post.level])
+    if tr.locale == "zh_Hans":
+        return f"{post.area_zh}{title}"
+    return f"{title}, {post.area_en}"
+
+
+def badge(tr: Tr, post: PostView) -> str:
+    """Shown whenever the bot relays a caseworker's words, so an impostor cannot pass as an official."""
+    return tr.gettext("✅ Verified: {post}").format(post=post_title(tr, post))
+
+
+def village_line(tr: Tr, h: HouseholdView) -> str:
+    if tr.locale == "zh_Hans":
+        place = f"{h.township_zh}{h.village_zh}"
+    else:
+        place = f"{h.village_en}, {h.township_en}"
+    return place

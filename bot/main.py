@@ -1,0 +1,65 @@
+"""Start-up: migrate and seed the database, then poll Telegram, or open the console without a token."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Update
+
+from bot.config import Settings
+from db.migrate import upgrade
+from db.session import Database
+
+log = logging.getLogger(__name__)
+
+
+async def prepare_database(settings: Settings, *, seed: bool = True) -> Database:
+    """Open the database, apply migrations, and load the shipped areas into an empty table."""
+    from bot.services.areas import ensure_default_areas
+
+    db = Database(settings.database_url)
+    await upgrade(db)
+    if seed:
+        async with db.transaction() as session:
+            await ensure_default_areas(session)
+    return db
+
+
+def run(settings: Settings) -> int:
+    if not settings.telegram_bot_token:
+        from bot.console import run_console
+
+        print(
+            "No TELEGRAM_BOT_TOKEN is set, so the bot starts in the offline console.\n"
+            "To connect a real bot: create one with @BotFather, then run\n"
+            "    TELEGRAM_BOT_TOKEN=123456:ABC... make run\n"
+        )
+        return run_console(settings, demo=True)
+    return run_polling(settings)
+
+
+def run_polling(settings: Settings) -> int:
+    from bot.app import build_application, start_background_jobs
+    from handlers import set_commands
+
+    async def migrate() -> None:
+        await (await prepare_database(settings)).dispose()
+
+    # Migrate on a throwaway loop; the application's engine must be created on the loop that polls.
+    asyncio.run(migrate())
+    db = Database(settings.database_url)
+    app = build_application(settings, db)
+
+    async def post_init(application) -> None:  # type: ignore[no-untyped-def]
+        await set_commands(application.bot)
+        start_background_jobs(application)
+        log.info("bot @%s is polling", application.bot.username)
+
+    async def post_shutdown(_application) -> None:  # type: ignore[no-untyped-def]
+        await db.dispose()
+
+    app.post_init = post_init
+    app.post_shutdown = post_shutdown
+    app.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0

@@ -1,0 +1,229 @@
+"""The outbox: messages written in the caller's transaction and delivered after it commits.
+
+Pure SQLAlchemy (no Telegram imports). Every function runs inside a session/transaction the caller
+owns and never commits. The dispatcher claims due rows under a lease, sends outside any transaction
+and records each outcome; a sender that crashes mid-send leaves a row whose lease expires and is
+claimed again.
+
+Outcomes are fenced by the attempt number the claim returned: if a slow sender's lease expired and
+another sender reclaimed the row, the slow sender's late outcome is dropped instead of overwriting
+the current holder's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Outbox, User
+from db.types import utcnow
+
+MAX_ERROR_CHARS = 200
+MAX_DEDUPE_KEY_CHARS = 200
+MAX_CALLBACK_DATA_BYTES = 64  # Bot API limit for InlineKeyboardButton.callback_data
+BACKOFF_BASE = timedelta(seconds=2)
+BACKOFF_CAP = timedelta(minutes=10)
+
+Buttons = list[list[tuple[str, str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A claimed row, detached from any session so it can be sent outside the transaction."""
+
+    id: int
+    user_id: int | None
+    chat_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    user_id: int | None,
+    chat_id: int,
+    kind: str,
+    text: str,
+    dedupe_key: str,
+    buttons: Buttons | None = None,
+    due_at: datetime | None = None,
+) -> int | None:
+    """Queue a message; returns its id, or None if `dedupe_key` was already queued (nothing inserted)."""
+    if not dedupe_key or len(dedupe_key) > MAX_DEDUPE_KEY_CHARS:
+        raise ValueError(f"dedupe_key must be 1-{MAX_DEDUPE_KEY_CHARS} characters")
+    rows = []
+    for row in buttons or []:
+        out_row = []
+        for label, data in row:
+            # Caught here, in the handler's transaction, rather than as a permanent 400 at send time.
+            if not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA_BYTES:
+                raise ValueError(f"callback_data must be 1-{MAX_CALLBACK_DATA_BYTES} bytes")
+            out_row.append({"text": label, "callback_data": data})
+        rows.append(out_row)
+    now = utcnow()
+    values = {
+        "user_id": user_id,
+        "chat_id": chat_id,
+        "kind": kind,
+        "payload": {"text": text, "parse_mode": "HTML", "buttons": rows},
+        "dedupe_key": dedupe_key,
+        "status": "pending",
+        "due_at": due_at or now,
+        "attempts": 0,
+        "created_at": now,
+    }
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    # ON CONFLICT DO NOTHING rather than catching IntegrityError: a failed INSERT would abort the
+    # caller's whole PostgreSQL transaction, and this must be safe inside it.
+    stmt = (
+        insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=[Outbox.dedupe_key]).returning(Outbox.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def claim(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    ids: list[int] | None = None,
+) -> list[OutboxItem]:
+    """Lease up to `limit` due rows (pending and due, or sending with an expired lease) to the caller."""
+    if limit <= 0 or ids == []:
+        return []
+    due = or_(
+        and_(Outbox.status == "pending", Outbox.due_at <= now),
+        and_(Outbox.status == "sending", Outbox.claimed_until < now),
+    )
+    candidates = select(Outbox.id).where(due).order_by(Outbox.due_at, Outbox.id).limit(limit)
+    if ids is not None:
+        candidates = candidates.where(Outbox.id.in_(ids))
+    if _dialect(session) == "postgresql":
+        # Concurrent dispatchers skip each other's rows instead of waiting or double-claiming. It is a
+        # MATERIALIZED CTE so the locking SELECT runs exactly once: as a plain `IN (subquery)` PostgreSQL
+        # may re-run it per outer row (nested-loop semi join), each re-run skipping the rows this
+        # statement already updated and returning new ones, so LIMIT stops limiting.
+        locked = candidates.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+        picked: Any = select(locked.c.id)
+    else:
+        # SQLite: no FOR UPDATE; the writer lock makes the UPDATE atomic and an uncorrelated IN runs
+        # once. Not a CTE: Python's sqlite3 opens the transaction only for statements that start with
+        # INSERT/UPDATE/DELETE, so `WITH ... UPDATE` would autocommit outside the caller's transaction.
+        picked = candidates.scalar_subquery()
+    stmt = (
+        update(Outbox)
+        # `due` again: PostgreSQL re-checks the outer WHERE against a row's newest version, so a row
+        # claimed and committed by someone else in between is never claimed twice.
+        .where(Outbox.id.in_(picked), due)
+        .values(
+            status="sending",
+            claimed_until=now + timedelta(seconds=lease_seconds),
+            attempts=Outbox.attempts + 1,
+        )
+        .returning(Outbox.id, Outbox.user_id, Outbox.chat_id, Outbox.kind, Outbox.payload, Outbox.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(stmt)).all()
+    # RETURNING order is unspecified; send oldest first so one chat's messages keep their order.
+    return sorted(
+        (OutboxItem(r.id, r.user_id, r.chat_id, r.kind, dict(r.payload), r.attempts) for r in rows),
+        key=lambda item: item.id,
+    )
+
+
+def _held(id: int, attempt: int | None) -> Any:
+    """WHERE clause: the row is still leased by the claim that returned `attempt` (if given)."""
+    clause = and_(Outbox.id == id, Outbox.status == "sending")
+    if attempt is not None:
+        clause = and_(clause, Outbox.attempts == attempt)
+    return clause
+
+
+def _error(error: str) -> str:
+    return error[:MAX_ERROR_CHARS]
+
+
+async def _finish(session: AsyncSession, id: int, attempt: int | None, **values: Any) -> bool:
+    stmt = (
+        update(Outbox)
+        .where(_held(id, attempt))
+        .values(claimed_until=None, **values)
+        .returning(Outbox.id)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def mark_sent(
+    session: AsyncSession,
+    id: int,
+    message_id: int,
+    *,
+    attempt: int | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Record delivery. Returns False if the row was no longer held by this claim."""
+    return await _finish(
+        session,
+        id,
+        attempt,
+        status="sent",
+        telegram_message_id=message_id,
+        sent_at=now or utcnow(),
+        last_error=None,
+    )
+
+
+async def mark_retry(
+    session: AsyncSession, id: int, *, due_at: datetime, error: str, attempt: int | None = None
+) -> bool:
+    """Put the row back to pending, due at `due_at`. `error` must not contain message text."""
+    return await _finish(session, id, attempt, status="pending", due_at=due_at, last_error=_error(error))
+
+
+async def mark_failed(session: AsyncSession, id: int, error: str, *, attempt: int | None = None) -> bool:
+    """Give up for good (a permanent error such as BadRequest)."""
+    return await _finish(session, id, attempt, status="failed", last_error=_error(error))
+
+
+async def release(session: AsyncSession, id: int, *, attempt: int) -> bool:
+    """Hand an unsent claimed row back as if never claimed (the sender ran short of lease time)."""
+    return await _finish(session, id, attempt, status="pending", attempts=Outbox.attempts - 1)
+
+
+async def mark_unreachable(session: AsyncSession, id: int, error: str, *, attempt: int | None = None) -> int | None:
+    """The person blocked the bot (403): stop this row and flag the user. Returns the user id, if any.
+
+    The caller should then run escalation for that user (the dispatcher's `on_unreachable` hook).
+    """
+    stmt = (
+        update(Outbox)
+        .where(_held(id, attempt))
+        .values(status="unreachable", claimed_until=None, last_error=_error(error))
+        .returning(Outbox.user_id)
+        .execution_options(synchronize_session=False)
+    )
+    user_id = (await session.execute(stmt)).scalar_one_or_none()
+    if user_id is not None:
+        await session.execute(
+            update(User).where(User.id == user_id).values(unreachable=True).execution_options(synchronize_session=False)
+        )
+    return user_id
+
+
+def backoff(attempts: int) -> timedelta:
+    """Delay before retry number `attempts` (1-based): 2s, 4s, 8s, ... capped at 10 minutes."""
+    exponent = min(max(attempts, 1) - 1, 16)  # bounded so huge attempt counts cannot overflow
+    return min(BACKOFF_BASE * 2**exponent, BACKOFF_CAP)

@@ -1,0 +1,134 @@
+"""People: who is talking to the bot, in which language and role, and what they have agreed to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import SUPPORTED_LOCALES
+from db.models import CaseworkerPost, Membership, User
+from db.types import utcnow
+
+ROLES = ("guardian", "parent", "caseworker")
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    telegram_id: int
+    chat_id: int
+    locale: str
+    timezone: str
+    role: str | None
+    notice_accepted: bool
+    notice_declined: bool
+    household_ids: tuple[int, ...]
+    post_ids: tuple[int, ...]
+    is_admin: bool
+    is_new: bool = False
+
+    @property
+    def has_household(self) -> bool:
+        return bool(self.household_ids)
+
+    @property
+    def is_caseworker(self) -> bool:
+        return bool(self.post_ids)
+
+
+async def _view(session: AsyncSession, user: User, admin_ids: frozenset[int], is_new: bool = False) -> Person:
+    households = (
+        await session.scalars(
+            select(Membership.household_id).where(Membership.user_id == user.id).order_by(Membership.id)
+        )
+    ).all()
+    posts = (
+        await session.scalars(
+            select(CaseworkerPost.id).where(
+                CaseworkerPost.user_id == user.id, CaseworkerPost.active.is_(True)
+            )
+        )
+    ).all()
+    admin_post = await session.scalar(
+        select(CaseworkerPost.id).where(
+            CaseworkerPost.user_id == user.id,
+            CaseworkerPost.active.is_(True),
+            CaseworkerPost.level == "admin",
+        )
+    )
+    return Person(
+        id=user.id,
+        telegram_id=user.telegram_id,
+        chat_id=user.chat_id,
+        locale=user.locale,
+        timezone=user.timezone,
+        role=user.role,
+        notice_accepted=user.notice_accepted_at is not None,
+        notice_declined=user.notice_declined_at is not None and user.notice_accepted_at is None,
+        household_ids=tuple(households),
+        post_ids=tuple(posts),
+        is_admin=user.telegram_id in admin_ids or admin_post is not None,
+        is_new=is_new,
+    )
+
+
+async def find(
+    session: AsyncSession, telegram_id: int, admin_ids: frozenset[int] = frozenset()
+) -> Person | None:
+    user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
+    return None if user is None else await _view(session, user, admin_ids)
+
+
+async def get_or_create(
+    session: AsyncSession,
+    *,
+    telegram_id: int,
+    chat_id: int,
+    locale: str,
+    timezone: str,
+    admin_ids: frozenset[int] = frozenset(),
+) -> Person:
+    """The person behind an update; created on first contact with the language Telegram reports."""
+    user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
+    if user is not None:
+        if user.chat_id != chat_id:
+            user.chat_id = chat_id
+        if user.unreachable:
+            # They wrote to us, so they can be reached again.
+            user.unreachable = False
+        return await _view(session, user, admin_ids)
+    user = User(
+        telegram_id=telegram_id, chat_id=chat_id, locale=locale, timezone=timezone, created_at=utcnow()
+    )
+    session.add(user)
+    await session.flush()
+    return await _view(session, user, admin_ids, is_new=True)
+
+
+async def set_locale(session: AsyncSession, user_id: int, locale: str) -> None:
+    if locale not in SUPPORTED_LOCALES:
+        raise ValueError(locale)
+    user = await session.get_one(User, user_id)
+    user.locale = locale
+
+
+async def set_role(session: AsyncSession, user_id: int, role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(role)
+    user = await session.get_one(User, user_id)
+    user.role = role
+
+
+async def accept_notice(session: AsyncSession, user_id: int, now: datetime | None = None) -> None:
+    user = await session.get_one(User, user_id)
+    user.notice_accepted_at = now or utcnow()
+    user.notice_declined_at = None
+
+
+async def decline_notice(session: AsyncSession, user_id: int, now: datetime | None = None) -> None:
+    user = await session.get_one(User, user_id)
+    user.notice_declined_at = now or utcnow()
+    user.notice_accepted_at = None

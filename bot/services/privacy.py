@@ -1,0 +1,103 @@
+"""What the bot keeps about a person and their household, and deleting it (PIPL Art. 47, MPL Art. 72)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services import caseworker
+from bot.services import household as households
+from db.models import AuditEvent, ChildConsent, CodeAttempt, Draft, Household, Membership, Outbox, User
+
+
+@dataclass(frozen=True)
+class Kept:
+    telegram_id: int
+    locale: str
+    timezone: str
+    role: str | None
+    joined_at: datetime
+    notice_accepted_at: datetime | None
+    household: households.HouseholdView | None
+    posts: tuple[caseworker.PostView, ...]
+    consents_given: int
+    pending_messages: int
+
+
+@dataclass(frozen=True)
+class Deleted:
+    household_deleted: bool
+    household_kept_for_others: bool
+    children_deleted: int
+    consents_withdrawn: int
+
+
+async def what_we_keep(session: AsyncSession, user_id: int) -> Kept:
+    user = await session.get_one(User, user_id)
+    household_id = await households.household_of(session, user_id)
+    view = (
+        await households.view(session, user_id=user_id, household_id=household_id) if household_id else None
+    )
+    consents = await session.scalar(
+        select(func.count()).select_from(ChildConsent).where(ChildConsent.user_id == user_id)
+    )
+    pending = await session.scalar(
+        select(func.count()).select_from(Outbox).where(Outbox.user_id == user_id, Outbox.status == "pending")
+    )
+    return Kept(
+        telegram_id=user.telegram_id,
+        locale=user.locale,
+        timezone=user.timezone,
+        role=user.role,
+        joined_at=user.created_at,
+        notice_accepted_at=user.notice_accepted_at,
+        household=view,
+        posts=tuple(await caseworker.posts_of(session, user_id)),
+        consents_given=int(consents or 0),
+        pending_messages=int(pending or 0),
+    )
+
+
+async def delete_person(session: AsyncSession, user_id: int) -> Deleted:
+    """Remove the person and everything that is only theirs.
+
+    A household shared with others stays for them (children are theirs too); the person's consents go
+    with them, so a child under 14 shows "consent pending" again. A household with nobody left is
+    deleted with its children and backup adult. Audit rows lose the actor, keeping only what happened.
+    """
+    user = await session.get_one(User, user_id)
+    household_id = await households.household_of(session, user_id)
+    consents = int(
+        await session.scalar(
+            select(func.count()).select_from(ChildConsent).where(ChildConsent.user_id == user_id)
+        )
+        or 0
+    )
+    household_deleted = kept_for_others = False
+    children_deleted = 0
+    if household_id is not None:
+        others = await session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.household_id == household_id, Membership.user_id != user_id)
+        )
+        if others:
+            kept_for_others = True
+        else:
+            household = await session.get_one(Household, household_id)
+            children_deleted = len(await household.awaitable_attrs.children)
+            await session.delete(household)
+            household_deleted = True
+    await session.execute(
+        update(AuditEvent).where(AuditEvent.actor_user_id == user_id).values(actor_user_id=None)
+    )
+    await session.execute(delete(Outbox).where(Outbox.user_id == user_id))
+    await session.execute(delete(Draft).where(Draft.user_id == user_id))
+    await session.execute(delete(CodeAttempt).where(CodeAttempt.telegram_id == user.telegram_id))
+    await session.delete(user)
+    session.add(AuditEvent(actor_user_id=None, action="person.delete", subject="person"))
+    await session.flush()
+    return Deleted(household_deleted, kept_for_others, children_deleted, consents)

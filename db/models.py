@@ -1,0 +1,253 @@
+"""The data the product keeps: the minimum necessary (PIPL Art. 28/31, MPL Art. 72).
+
+No Telegram names, usernames or message text are stored. Children are kept by nickname and birth
+year-month only; the backup adult by the name, relation and phone the guardian chooses to give.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from db.types import UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Area(Base):
+    """County > township > village. `is_sample` marks made-up places shipped for the pilot demo."""
+
+    __tablename__ = "area"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("area.id", ondelete="RESTRICT"), index=True)
+    level: Mapped[str] = mapped_column(String(16))  # county | township | village
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(96))
+    is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    parent: Mapped[Area | None] = relationship(remote_side=[id])
+
+
+class User(Base):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    locale: Mapped[str] = mapped_column(String(16))
+    timezone: Mapped[str] = mapped_column(String(64))
+    # guardian | parent | caseworker | None until chosen
+    role: Mapped[str | None] = mapped_column(String(16))
+    notice_accepted_at: Mapped[datetime | None]
+    notice_declined_at: Mapped[datetime | None]
+    unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    posts: Mapped[list[CaseworkerPost]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class Household(Base):
+    __tablename__ = "household"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("area.id", ondelete="RESTRICT"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    village: Mapped[Area] = relationship()
+    children: Mapped[list[Child]] = relationship(
+        back_populates="household", cascade="all, delete-orphan", order_by="Child.id"
+    )
+    members: Mapped[list[Membership]] = relationship(
+        back_populates="household", cascade="all, delete-orphan", order_by="Membership.id"
+    )
+    backup_adults: Mapped[list[BackupAdult]] = relationship(
+        back_populates="household", cascade="all, delete-orphan", order_by="BackupAdult.id"
+    )
+
+
+class Membership(Base):
+    """A person's place in a household: `kind` is guardian (entrusted carer) or parent (legal guardian)."""
+
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("household_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    relation: Mapped[str] = mapped_column(String(24))
+    kind: Mapped[str] = mapped_column(String(16))
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    household: Mapped[Household] = relationship(back_populates="members")
+    user: Mapped[User] = relationship(back_populates="memberships")
+
+
+class Child(Base):
+    __tablename__ = "child"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    nickname: Mapped[str] = mapped_column(String(32))
+    birth_year: Mapped[int] = mapped_column(Integer)
+    birth_month: Mapped[int] = mapped_column(Integer)
+    school: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    household: Mapped[Household] = relationship(back_populates="children")
+    consents: Mapped[list[ChildConsent]] = relationship(back_populates="child", cascade="all, delete-orphan")
+
+
+class ChildConsent(Base):
+    """A parent's consent to processing a child's information (PIPL Art. 31, MPL Art. 72)."""
+
+    __tablename__ = "child_consent"
+    __table_args__ = (UniqueConstraint("child_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    given_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    child: Mapped[Child] = relationship(back_populates="consents")
+
+
+class BackupAdult(Base):
+    """Who looks after the child if the guardian falls ill (MPL Art. 21/22)."""
+
+    __tablename__ = "backup_adult"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    relation: Mapped[str] = mapped_column(String(24))
+    phone: Mapped[str] = mapped_column(String(20))
+    added_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    household: Mapped[Household] = relationship(back_populates="backup_adults")
+
+
+class InviteCode(Base):
+    """Household link codes and caseworker invites. Only a hash of the code is stored."""
+
+    __tablename__ = "invite_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # household | caseworker
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"))
+    post_level: Mapped[str | None] = mapped_column(String(16))  # village | township | county | admin
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id", ondelete="RESTRICT"))
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+
+
+class CodeAttempt(Base):
+    """A wrong code typed by a person; five within an hour lock code entry for an hour."""
+
+    __tablename__ = "code_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseworkerPost(Base):
+    __tablename__ = "caseworker_post"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("area.id", ondelete="RESTRICT"), index=True)
+    level: Mapped[str] = mapped_column(String(16))  # village | township | county | admin
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    verified_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="posts")
+    area: Mapped[Area] = relationship()
+
+
+class Draft(Base):
+    """A person's unfinished answers in one flow, so a restart mid-flow resumes where they were."""
+
+    __tablename__ = "draft"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
+    flow: Mapped[str] = mapped_column(String(32), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ConversationState(Base):
+    """python-telegram-bot ConversationHandler states (the persistence stores nothing else)."""
+
+    __tablename__ = "conversation_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Outbox(Base):
+    """A message that must reach a person, written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    # pending | sending | sent | failed (permanent, e.g. BadRequest) | unreachable (403)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AuditEvent(Base):
+    """Who did what to which record, without personal data in the row itself."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(48))
+    subject: Mapped[str] = mapped_column(String(64))

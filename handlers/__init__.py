@@ -1,0 +1,57 @@
+"""Telegram in and out: one module per journey. Parse, authorise, call a service, render."""
+
+from __future__ import annotations
+
+from telegram import Bot, BotCommand, Update
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+
+from bot.i18n import N_, translations
+from handlers import family, menu
+from handlers.common import expired, load
+
+COMMANDS = [
+    ("start", N_("Start or set up again")),
+    ("menu", N_("All choices")),
+    ("help", N_("How this bot helps")),
+    ("language", N_("中文 / English")),
+    ("privacy", N_("What we keep about you")),
+    ("deletemydata", N_("Delete your information")),
+]
+
+
+async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    c = await load(update, context)
+    await menu.say_then_menu(c, c._("I do not know that command."))
+
+
+async def on_stray_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Text, stickers or photos outside any flow: point to the menu rather than stay silent."""
+    c = await load(update, context)
+    await menu.say_then_menu(c, c._("Please choose from the menu below."))
+
+
+async def on_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await expired(await load(update, context))
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    only_private = filters.ChatType.PRIVATE
+    app.add_handler(family.build())
+    for handler in menu.global_handlers():
+        app.add_handler(handler)
+    app.add_handler(MessageHandler(only_private & filters.COMMAND, on_unknown_command))
+    app.add_handler(
+        MessageHandler(only_private & ~filters.COMMAND & ~filters.StatusUpdate.ALL, on_stray_message)
+    )
+    app.add_handler(CallbackQueryHandler(on_stale_button))
+
+
+async def set_commands(bot: Bot) -> None:
+    """The command menu in each language (Chinese is the default for every other language code)."""
+    for language_code, locale in ((None, "zh_Hans"), ("zh", "zh_Hans"), ("en", "en")):
+        t = translations(locale)
+        commands = [BotCommand(name, t.gettext(description)) for name, description in COMMANDS]
+        if language_code is None:
+            await bot.set_my_commands(commands)
+        else:
+            await bot.set_my_commands(commands, language_code=language_code)

@@ -1,0 +1,158 @@
+"""What every handler shares: who is talking (and in which language), and how a screen is shown."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from bot.i18n import N_, Tr, catalog_key
+from bot.runtime import Runtime
+from bot.services import people
+from bot.services.people import Person
+
+log = logging.getLogger(__name__)
+
+Button = tuple[str, str]  # (label, callback_data)
+Keyboard = Sequence[Sequence[Button]]
+
+BACK = "nav:back"
+MENU = "nav:menu"
+BACK_LABEL = N_("⬅️ Back")
+MENU_LABEL = N_("🏠 Menu")
+
+
+@dataclass
+class Ctx:
+    """One update's view of the world: runtime, the person, and their language."""
+
+    rt: Runtime
+    update: Update
+    context: ContextTypes.DEFAULT_TYPE
+    person: Person
+    tr: Tr
+    # Per-update flags shared by copies of this context (e.g. whether the button press was answered).
+    flags: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def _(self) -> Callable[[str], str]:
+        return self.tr.gettext
+
+    @property
+    def query(self) -> CallbackQuery | None:
+        return self.update.callback_query
+
+    @property
+    def message(self) -> Message | None:
+        return self.update.effective_message
+
+    def with_person(self, person: Person) -> Ctx:
+        return Ctx(self.rt, self.update, self.context, person, Tr(person.locale, person.timezone), self.flags)
+
+
+def runtime(context: ContextTypes.DEFAULT_TYPE) -> Runtime:
+    rt: Runtime = context.application.bot_data[Runtime.KEY]
+    return rt
+
+
+async def load(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Ctx:
+    """The person behind the update, created on first contact in the language Telegram reports."""
+    rt = runtime(context)
+    user = update.effective_user
+    chat = update.effective_chat
+    assert user is not None and chat is not None
+    async with rt.db.transaction() as session:
+        person = await people.get_or_create(
+            session,
+            telegram_id=user.id,
+            chat_id=chat.id,
+            locale=catalog_key(user.language_code, rt.settings.default_locale),
+            timezone=rt.settings.default_timezone,
+            admin_ids=rt.settings.admin_telegram_ids,
+        )
+    return Ctx(rt, update, context, person, Tr(person.locale, person.timezone))
+
+
+async def reload(c: Ctx) -> Ctx:
+    async with c.rt.db.transaction() as session:
+        person = await people.find(session, c.person.telegram_id, c.rt.settings.admin_telegram_ids)
+    assert person is not None
+    return c.with_person(person)
+
+
+def esc(text: object) -> str:
+    """Everything a person typed is escaped before it is shown in HTML mode."""
+    return html.escape(str(text), quote=False)
+
+
+def keyboard(rows: Keyboard, c: Ctx, *, back: bool = False, menu: bool = True) -> InlineKeyboardMarkup | None:
+    buttons = [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
+    nav = []
+    if back:
+        nav.append(InlineKeyboardButton(c._(BACK_LABEL), callback_data=BACK))
+    if menu:
+        nav.append(InlineKeyboardButton(c._(MENU_LABEL), callback_data=MENU))
+    if nav:
+        buttons.append(nav)
+    return InlineKeyboardMarkup(buttons) if buttons else None
+
+
+async def show(
+    c: Ctx,
+    text: str,
+    rows: Keyboard = (),
+    *,
+    back: bool = False,
+    menu: bool = True,
+    new_message: bool = False,
+) -> None:
+    """Show a screen: edit the message whose button was pressed, or send a new one."""
+    markup = keyboard(rows, c, back=back, menu=menu)
+    query = c.query
+    # After a separate line was sent, the screen follows it as a new message so the order reads right.
+    if query is not None and query.message is not None and not new_message and not c.flags.get("said"):
+        await answer(c)
+        try:
+            await query.edit_message_text(text, reply_markup=markup)
+            return
+        except BadRequest as exc:
+            # The same screen again (a double tap) or a message too old to edit: send it afresh.
+            if "not modified" in str(exc).lower():
+                return
+            log.info("edit failed (%s); sending a new message", type(exc).__name__)
+    chat = c.update.effective_chat
+    assert chat is not None
+    await c.context.bot.send_message(chat.id, text, reply_markup=markup)
+
+
+async def say(c: Ctx, text: str) -> None:
+    """A short line on its own (an error or a confirmation), before the screen is shown again."""
+    chat = c.update.effective_chat
+    assert chat is not None
+    await answer(c)
+    await c.context.bot.send_message(chat.id, text)
+    c.flags["said"] = True
+
+
+async def answer(c: Ctx, text: str | None = None, *, alert: bool = False) -> None:
+    query = c.query
+    # Telegram accepts one answer per button press.
+    if query is None or c.flags.get("answered"):
+        return
+    c.flags["answered"] = True
+    await query.answer(text, show_alert=alert)
+
+
+async def expired(c: Ctx) -> None:
+    """A forged, foreign or stale button: say so and change nothing."""
+    if c.query is not None:
+        await answer(
+            c, c._("This button has expired. Please use the latest message, or tap /menu."), alert=True
+        )
+    else:
+        await say(c, c._("That is no longer possible here. Tap /menu to start again."))

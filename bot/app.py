@@ -63,6 +63,4 @@ def _file_url(base_url: str) -> str:
 async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     # Only the kind of error and the update id: never message text or names.
     update_id = getattr(update, "update_id", None)
-    log.error(
-        "handler failed on update %s: %s", update_id, type(context.error).__name__, exc_info=context.error
-    )
+    log.error("handler failed on update %s: %s", update_id, type(context.error).__name__, exc_info=context.error)

@@ -16,9 +16,7 @@ METHOD_MAP = [("bot/**.py", "python"), ("handlers/**.py", "python")]
 def source_messages() -> set[str | tuple[str, str]]:
     """Every msgid marked in the code (a (singular, plural) pair for ngettext)."""
     found: set[str | tuple[str, str]] = set()
-    for _filename, _lineno, message, _comments, _context in extract_from_dir(
-        str(ROOT), METHOD_MAP, keywords=KEYWORDS
-    ):
+    for _filename, _lineno, message, _comments, _context in extract_from_dir(str(ROOT), METHOD_MAP, keywords=KEYWORDS):
         found.add(message if isinstance(message, str) else (message[0], message[1]))
     return found
 
@@ -54,9 +52,7 @@ def catalog_problems() -> list[str]:
             problems.append(f"{locale}: catalog is stale, {_short(key)} is no longer in the code")
         mo = po.with_suffix(".mo")
         if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
-            problems.append(
-                f"{locale}: compiled catalog is missing or older than the .po (run 'make catalogs')"
-            )
+            problems.append(f"{locale}: compiled catalog is missing or older than the .po (run 'make catalogs')")
     return problems
 
 

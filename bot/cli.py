@@ -44,9 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="guardian-bot", description=__doc__)
     sub = p.add_subparsers(dest="command")
 
-    run = sub.add_parser(
-        "run", help="migrate, then poll Telegram (or open the offline console without a token)"
-    )
+    run = sub.add_parser("run", help="migrate, then poll Telegram (or open the offline console without a token)")
     run.set_defaults(func=_run)
 
     console = sub.add_parser("console", help="the bot in this terminal, on a fake Telegram")
@@ -56,9 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command")
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=_db_upgrade)
 
-    check = sub.add_parser(
-        "check", help="health: config, database migrated, content valid, catalogs complete"
-    )
+    check = sub.add_parser("check", help="health: config, database migrated, content valid, catalogs complete")
     check.set_defaults(func=_check)
 
     demo = sub.add_parser("demo", help="sample data").add_subparsers(dest="demo_command")
@@ -72,9 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     invite.add_argument("--area", required=True, help="area code, e.g. 451321-02-S1 for a village")
     invite.set_defaults(func=_admin_invite)
 
-    areas = admin.add_parser("areas", help="county, townships and villages").add_subparsers(
-        dest="areas_command"
-    )
+    areas = admin.add_parser("areas", help="county, townships and villages").add_subparsers(dest="areas_command")
     imp = areas.add_parser("import", help="load areas from CSV (all or nothing)")
     imp.add_argument("file", type=Path)
     imp.set_defaults(func=_areas_import)
@@ -169,9 +163,7 @@ def _areas_import(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         finally:
             await db.dispose()
-        print(
-            f"imported: {summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged"
-        )
+        print(f"imported: {summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged")
         return 0
 
     return asyncio.run(go())

@@ -90,9 +90,7 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         if not part:
             continue
         if not part.lstrip("-").isdigit():
-            raise ConfigError(
-                f"ADMIN_TELEGRAM_IDS must be numeric Telegram ids separated by commas, not {part!r}"
-            )
+            raise ConfigError(f"ADMIN_TELEGRAM_IDS must be numeric Telegram ids separated by commas, not {part!r}")
         admins.add(int(part))
 
     level = (_env(environ, "LOG_LEVEL") or "INFO").upper()

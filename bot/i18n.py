@@ -78,9 +78,7 @@ class Tr:
         return self._t.ngettext(singular, plural, n)
 
     def datetime(self, value: datetime, fmt: str = "medium") -> str:
-        return _babel_format_datetime(
-            value, fmt, tzinfo=ZoneInfo(self.timezone), locale=babel_locale(self.locale)
-        )
+        return _babel_format_datetime(value, fmt, tzinfo=ZoneInfo(self.timezone), locale=babel_locale(self.locale))
 
     def when(self, value: datetime) -> str:
         """Date and time to the minute, in the person's zone and the locale's own order."""

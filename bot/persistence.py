@@ -20,23 +20,17 @@ from db.session import Database
 class SqlConversationPersistence(BasePersistence[dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
     def __init__(self, db: Database, update_interval: float = 1.0) -> None:
         super().__init__(
-            store_data=PersistenceInput(
-                bot_data=False, chat_data=False, user_data=False, callback_data=False
-            ),
+            store_data=PersistenceInput(bot_data=False, chat_data=False, user_data=False, callback_data=False),
             update_interval=update_interval,
         )
         self.db = db
 
     async def get_conversations(self, name: str) -> dict[tuple[int | str, ...], object]:
         async with self.db.sessions() as session:
-            rows = (
-                await session.scalars(select(ConversationState).where(ConversationState.name == name))
-            ).all()
+            rows = (await session.scalars(select(ConversationState).where(ConversationState.name == name))).all()
         return {tuple(json.loads(row.key)): row.state for row in rows}
 
-    async def update_conversation(
-        self, name: str, key: tuple[int | str, ...], new_state: object | None
-    ) -> None:
+    async def update_conversation(self, name: str, key: tuple[int | str, ...], new_state: object | None) -> None:
         encoded = json.dumps(list(key))
         async with self.db.transaction() as session:
             row = await session.get(ConversationState, (name, encoded))

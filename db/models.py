@@ -69,8 +69,12 @@ class User(Base):
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    memberships: Mapped[list[Membership]] = relationship(back_populates="user", cascade="all, delete-orphan")
-    posts: Mapped[list[CaseworkerPost]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    posts: Mapped[list[CaseworkerPost]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class Household(Base):
@@ -82,13 +86,13 @@ class Household(Base):
 
     village: Mapped[Area] = relationship()
     children: Mapped[list[Child]] = relationship(
-        back_populates="household", cascade="all, delete-orphan", order_by="Child.id"
+        back_populates="household", cascade="all, delete-orphan", passive_deletes=True, order_by="Child.id"
     )
     members: Mapped[list[Membership]] = relationship(
-        back_populates="household", cascade="all, delete-orphan", order_by="Membership.id"
+        back_populates="household", cascade="all, delete-orphan", passive_deletes=True, order_by="Membership.id"
     )
     backup_adults: Mapped[list[BackupAdult]] = relationship(
-        back_populates="household", cascade="all, delete-orphan", order_by="BackupAdult.id"
+        back_populates="household", cascade="all, delete-orphan", passive_deletes=True, order_by="BackupAdult.id"
     )
 
 
@@ -121,7 +125,9 @@ class Child(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     household: Mapped[Household] = relationship(back_populates="children")
-    consents: Mapped[list[ChildConsent]] = relationship(back_populates="child", cascade="all, delete-orphan")
+    consents: Mapped[list[ChildConsent]] = relationship(
+        back_populates="child", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class ChildConsent(Base):

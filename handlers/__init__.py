@@ -40,9 +40,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     for handler in menu.global_handlers():
         app.add_handler(handler)
     app.add_handler(MessageHandler(only_private & filters.COMMAND, on_unknown_command))
-    app.add_handler(
-        MessageHandler(only_private & ~filters.COMMAND & ~filters.StatusUpdate.ALL, on_stray_message)
-    )
+    app.add_handler(MessageHandler(only_private & ~filters.COMMAND & ~filters.StatusUpdate.ALL, on_stray_message))
     app.add_handler(CallbackQueryHandler(on_stale_button))
 
 

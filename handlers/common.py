@@ -151,8 +151,6 @@ async def answer(c: Ctx, text: str | None = None, *, alert: bool = False) -> Non
 async def expired(c: Ctx) -> None:
     """A forged, foreign or stale button: say so and change nothing."""
     if c.query is not None:
-        await answer(
-            c, c._("This button has expired. Please use the latest message, or tap /menu."), alert=True
-        )
+        await answer(c, c._("This button has expired. Please use the latest message, or tap /menu."), alert=True)
     else:
         await say(c, c._("That is no longer possible here. Tap /menu to start again."))

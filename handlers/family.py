@@ -75,9 +75,7 @@ INVALID_TEXT = {
     "empty": N_("That was empty. Please type it again."),
     "not_text": N_("Please type it as text."),
     "no_letters": N_("Please use letters or characters, not only symbols or emoji."),
-    "bad_phone": N_(
-        "That does not look like a phone number. Please type digits only, for example 13800138000."
-    ),
+    "bad_phone": N_("That does not look like a phone number. Please type digits only, for example 13800138000."),
 }
 
 
@@ -280,9 +278,7 @@ async def ask_backup_name(c: Ctx) -> str:
 
 async def ask_backup_relation(c: Ctx) -> str:
     await _remember(c, BACKUP_RELATION)
-    await show(
-        c, c._("Who are they to the child?"), _relation_rows(c, households.BACKUP_RELATIONS), back=True
-    )
+    await show(c, c._("Who are they to the child?"), _relation_rows(c, households.BACKUP_RELATIONS), back=True)
     return BACKUP_RELATION
 
 
@@ -313,9 +309,7 @@ async def ask_consent(c: Ctx) -> str:
     names = "、".join(esc(ch.nickname) for ch in h.children if ch.needs_consent)
     text = "\n\n".join(
         [
-            _(
-                "You are the parent, so the law asks you to agree before we keep information about children under 14."
-            ),
+            _("You are the parent, so the law asks you to agree before we keep information about children under 14."),
             _("Children: {names}").format(names=names),
             _("We keep only the nickname, birth year and month, village and school. Do you agree?"),
         ]
@@ -401,19 +395,13 @@ async def _deep_link(c: Ctx, payload: str) -> str | int:
         if c.person.has_household or c.person.is_caseworker:
             return await finish(c)
         return await (
-            ask_lang(c)
-            if c.person.role is None
-            else ask_start(c)
-            if c.person.notice_accepted
-            else ask_notice(c)
+            ask_lang(c) if c.person.role is None else ask_start(c) if c.person.notice_accepted else ask_notice(c)
         )
     await _remember(c, NOTICE, invite_id=result.invite_id, invite_kind=result.kind)
     if not c.person.notice_accepted:
         if c.person.role is None:
             async with c.rt.db.transaction() as session:
-                await people.set_role(
-                    session, c.person.id, "guardian" if result.kind == "household" else "caseworker"
-                )
+                await people.set_role(session, c.person.id, "guardian" if result.kind == "household" else "caseworker")
         return await ask_notice(c)
     return await _use_invite(c)
 
@@ -671,14 +659,10 @@ async def _save_child(c: Ctx, school: str | None) -> str:
                 birth_month=month,
                 school=school,
             )
-            await drafts.update(
-                session, c.person.id, FLOW, child_name=None, child_year=None, child_month=None
-            )
+            await drafts.update(session, c.person.id, FLOW, child_name=None, child_year=None, child_month=None)
     except Invalid as exc:
         if exc.reason == "too_many_children":
-            await say(
-                c, c._("A family can have at most {n} children here.").format(n=households.MAX_CHILDREN)
-            )
+            await say(c, c._("A family can have at most {n} children here.").format(n=households.MAX_CHILDREN))
             return await ask_backup(c)
         raise
     return await ask_more(c)
@@ -761,9 +745,7 @@ async def on_backup_phone(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def _done(c: Ctx) -> int:
     """The end of setting up: the household link code for the other side of the family."""
     async with c.rt.db.transaction() as session:
-        issued = await households.issue_link_code(
-            session, user_id=c.person.id, household_id=c.person.household_ids[0]
-        )
+        issued = await households.issue_link_code(session, user_id=c.person.id, household_id=c.person.household_ids[0])
         await drafts.clear(session, c.person.id, FLOW)
     await say(c, menu.link_code_text(c, issued))
     await menu.show_menu(c, new_message=True)
@@ -802,9 +784,7 @@ async def _use_invite(c: Ctx) -> str | int:
             c._("Welcome. Your account is now linked to your post.") + "\n" + esc(labels.badge(c.tr, post)),
         )
     if c.person.has_household:
-        await say(
-            c, c._("You are already in a family here. Ask them to use /deletemydata first if you must move.")
-        )
+        await say(c, c._("You are already in a family here. Ask them to use /deletemydata first if you must move."))
         return await finish(c)
     return await ask_join_relation(c)
 
@@ -819,9 +799,7 @@ async def on_join_relation(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return JOIN_RELATION
     try:
         async with c.rt.db.transaction() as session:
-            household_id = await households.join(
-                session, user_id=c.person.id, invite_id=invite_id, relation=relation
-            )
+            household_id = await households.join(session, user_id=c.person.id, invite_id=invite_id, relation=relation)
             await people.set_role(session, c.person.id, households.RELATIONS[relation])
             ids = await notify.joined(session, household_id, c.person.id, relation)
     except Invalid as exc:
@@ -831,9 +809,7 @@ async def on_join_relation(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     c = await _reload(c)
     async with c.rt.db.transaction() as session:
         h = await households.view(session, user_id=c.person.id, household_id=household_id)
-    await say(
-        c, c._("You have joined the family in {place}.").format(place=esc(labels.village_line(c.tr, h)))
-    )
+    await say(c, c._("You have joined the family in {place}.").format(place=esc(labels.village_line(c.tr, h))))
     if households.RELATIONS[relation] == "parent" and h.consent_pending:
         return await ask_consent(c)
     return await finish(c)
@@ -847,15 +823,11 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str 
     if choice == "no":
         return await finish(
             c,
-            c._(
-                "All right. The children's page shows \"parent's consent pending\" until you agree in the menu."
-            ),
+            c._("All right. The children's page shows \"parent's consent pending\" until you agree in the menu."),
         )
     try:
         async with c.rt.db.transaction() as session:
-            given = await households.give_consent(
-                session, user_id=c.person.id, household_id=c.person.household_ids[0]
-            )
+            given = await households.give_consent(session, user_id=c.person.id, household_id=c.person.household_ids[0])
             ids = await notify.consent_given(session, c.person.household_ids[0], c.person.id, given)
     except NotAllowed:
         return await expired_here(c)
@@ -972,9 +944,7 @@ def build() -> ConversationHandler[ContextTypes.DEFAULT_TYPE]:
         CHILD_NAME: text(on_child_name),
         CHILD_YEAR: buttons(r"^yr:", on_child_year),
         CHILD_MONTH: buttons(r"^mo:", on_child_month),
-        CHILD_SCHOOL: text(
-            on_child_school_text, CallbackQueryHandler(on_child_school_skip, pattern=r"^skip$")
-        ),
+        CHILD_SCHOOL: text(on_child_school_text, CallbackQueryHandler(on_child_school_skip, pattern=r"^skip$")),
         MORE: buttons(r"^more:", on_more),
         BACKUP_ASK: buttons(r"^backup:", on_backup_choice),
         BACKUP_NAME: text(on_backup_name),

@@ -56,10 +56,7 @@ def link_code_text(c: Ctx, issued: IssuedCode) -> str:
     return "\n\n".join(
         [
             _("🔗 Your family code: <code>{code}</code>").format(code=pretty(issued.code)),
-            _(
-                "Give it to the child's parent or another carer. They open this bot and type the code, or "
-                "tap this link:"
-            )
+            _("Give it to the child's parent or another carer. They open this bot and type the code, or tap this link:")
             + f"\n{link}",
             _("It works once and expires on {date}.").format(date=c.tr.when(issued.expires_at)),
         ]
@@ -104,19 +101,17 @@ async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
 async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     c = await load(update, context)
     await _end_flows(c)
-    await show(
-        c, "请选择语言 · Please choose your language", [[("中文", "lang:zh_Hans"), ("English", "lang:en")]]
-    )
+    await show(c, "请选择语言 · Please choose your language", [[("中文", "lang:zh_Hans"), ("English", "lang:en")]])
     return END
 
 
-async def on_language_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def on_language_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
     c = await load(update, context)
     assert c.query is not None and c.query.data is not None
     choice = c.query.data.split(":", 1)[1]
     if choice not in ("zh_Hans", "en"):
         await expired(c)
-        return END
+        return None
     async with c.rt.db.transaction() as session:
         await people.set_locale(session, c.person.id, choice)
         person = await people.find(session, c.person.telegram_id, c.rt.settings.admin_telegram_ids)
@@ -125,11 +120,11 @@ async def on_language_choice(update: Update, context: ContextTypes.DEFAULT_TYPE)
     return END
 
 
-async def on_family(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def on_family(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
     c = await load(update, context)
     if not c.person.has_household:
         await expired(c)
-        return END
+        return None  # a refused button leaves any flow where it was
     await _end_flows(c)
     async with c.rt.db.transaction() as session:
         h = await households.view(session, user_id=c.person.id, household_id=c.person.household_ids[0])
@@ -159,10 +154,7 @@ def family_text(c: Ctx, h: households.HouseholdView) -> str:
             line += "\n   " + _("⏳ Parent's consent pending")
         lines.append(line)
     lines.append("")
-    members = [
-        labels.relation(c.tr, m.relation) + (_(" (you)") if m.user_id == c.person.id else "")
-        for m in h.members
-    ]
+    members = [labels.relation(c.tr, m.relation) + (_(" (you)") if m.user_id == c.person.id else "") for m in h.members]
     lines.append(
         _("Family members here: {list}").format(
             list="、".join(members) if c.tr.locale == "zh_Hans" else ", ".join(members)
@@ -177,11 +169,11 @@ def family_text(c: Ctx, h: households.HouseholdView) -> str:
     return "\n".join(lines)
 
 
-async def on_invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def on_invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
     c = await load(update, context)
     if not c.person.has_household:
         await expired(c)
-        return END
+        return None  # a refused button leaves any flow where it was
     await _end_flows(c)
     try:
         async with c.rt.db.transaction() as session:
@@ -190,19 +182,19 @@ async def on_invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
             )
     except NotAllowed:
         await expired(c)
-        return END
+        return None
     await show(c, link_code_text(c, issued))
     return END
 
 
-async def on_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def on_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
     c = await load(update, context)
-    await _end_flows(c)
     async with c.rt.db.transaction() as session:
         posts = await caseworker.posts_of(session, c.person.id)
     if not posts:
         await expired(c)
-        return END
+        return None
+    await _end_flows(c)
     text = "\n".join(esc(labels.badge(c.tr, p)) for p in posts)
     await show(c, text)
     return END

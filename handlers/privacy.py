@@ -39,13 +39,9 @@ def privacy_text(c: Ctx, k: privacy.Kept) -> str:
         lines.append(_("Role: {role}").format(role=_(labels.ROLE_LABELS[k.role])))
     lines.append(_("With us since: {date}").format(date=c.tr.date(k.joined_at)))
     if k.notice_accepted_at:
-        lines.append(
-            _("You agreed to the information rules on {date}.").format(date=c.tr.date(k.notice_accepted_at))
-        )
+        lines.append(_("You agreed to the information rules on {date}.").format(date=c.tr.date(k.notice_accepted_at)))
     else:
-        lines.append(
-            _("You have not agreed to the information rules, so we keep nothing about children for you.")
-        )
+        lines.append(_("You have not agreed to the information rules, so we keep nothing about children for you."))
     for post in k.posts:
         lines.append(esc(labels.badge(c.tr, post)))
     h = k.household
@@ -107,7 +103,7 @@ async def ask_delete(c: Ctx) -> int:
     return END
 
 
-async def on_delete_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def on_delete_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
     c = await load(update, context)
     assert c.query is not None and c.query.data is not None
     choice = c.query.data.split(":", 1)[1]
@@ -115,7 +111,6 @@ async def on_delete_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return await ask_delete(c)
     async with c.rt.db.transaction() as session:
         draft = await drafts.get(session, c.person.id, DELETE_FLOW)
-        await drafts.clear(session, c.person.id, DELETE_FLOW)
     asked = draft.get("asked_at")
     # Only a confirmation of a request made just now counts; the button itself carries no authority.
     if (
@@ -124,7 +119,9 @@ async def on_delete_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         or utcnow() - datetime.fromisoformat(asked) > CONFIRM_WINDOW
     ):
         await expired(c)
-        return END
+        return None  # a refused button leaves any flow where it was
+    async with c.rt.db.transaction() as session:
+        await drafts.clear(session, c.person.id, DELETE_FLOW)
     if choice == "no":
         await say(c, c._("Nothing was deleted."))
         from handlers.menu import show_menu  # the menu module imports this one

@@ -174,9 +174,7 @@ def test_wrong_header_is_line_1(tmp_path: Path) -> None:
 
 
 def test_bom_blank_lines_and_booleans_are_tolerated(tmp_path: Path) -> None:
-    rows = parse_areas_csv(
-        write(tmp_path, "C1,,county,县,County,TRUE\n\nT1,C1,township,乡,Town,false\n", bom=True)
-    )
+    rows = parse_areas_csv(write(tmp_path, "C1,,county,县,County,TRUE\n\nT1,C1,township,乡,Town,false\n", bom=True))
     assert [(r.code, r.is_sample, r.line) for r in rows] == [("C1", True, 2), ("T1", False, 4)]
 
 

@@ -93,19 +93,13 @@ def _check_type(where: str, type_name: str, value: Any) -> list[str]:
             problems += _check_type(f"{where}[{i}]", inner, item)
         return problems
     if type_name == "Integer":
-        return (
-            [] if isinstance(value, int) and not isinstance(value, bool) else [f"{where}: expected Integer"]
-        )
+        return [] if isinstance(value, int) and not isinstance(value, bool) else [f"{where}: expected Integer"]
     if type_name == "String":
         return [] if isinstance(value, str) else [f"{where}: expected String"]
     if type_name == "Boolean":
         return [] if isinstance(value, bool) else [f"{where}: expected Boolean"]
     if type_name == "Float":
-        return (
-            []
-            if isinstance(value, int | float) and not isinstance(value, bool)
-            else [f"{where}: expected Float"]
-        )
+        return [] if isinstance(value, int | float) and not isinstance(value, bool) else [f"{where}: expected Float"]
     if type_name == "InputFile":
         return []
     types = spec()["types"]

@@ -243,9 +243,7 @@ async def import_areas_file(db: Database, path: Path) -> ImportSummary:
 
 async def _existing(session: AsyncSession, rows: list[AreaRow]) -> dict[str, Area]:
     """The areas already stored under the rows' codes and parent codes."""
-    return await _areas_by_code(
-        session, {r.code for r in rows} | {r.parent_code for r in rows if r.parent_code}
-    )
+    return await _areas_by_code(session, {r.code for r in rows} | {r.parent_code for r in rows if r.parent_code})
 
 
 async def _database_problems(

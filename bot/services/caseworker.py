@@ -81,16 +81,12 @@ async def issue_invite(
             expires_at=expires,
         )
     )
-    session.add(
-        AuditEvent(actor_user_id=created_by_user_id, action="invite.issue", subject=f"area:{area.id}:{level}")
-    )
+    session.add(AuditEvent(actor_user_id=created_by_user_id, action="invite.issue", subject=f"area:{area.id}:{level}"))
     await session.flush()
     return IssuedInvite(code, expires, post, area_code)
 
 
-async def redeem(
-    session: AsyncSession, *, user_id: int, invite_id: int, now: datetime | None = None
-) -> PostView:
+async def redeem(session: AsyncSession, *, user_id: int, invite_id: int, now: datetime | None = None) -> PostView:
     now = now or utcnow()
     invite = await session.get(InviteCode, invite_id, with_for_update=True)
     if invite is None or invite.kind != "caseworker" or invite.area_id is None or invite.post_level is None:
@@ -109,9 +105,7 @@ async def redeem(
     invite.used_at = now
     invite.used_by_user_id = user_id
     if existing is None:
-        existing = CaseworkerPost(
-            user_id=user_id, area_id=invite.area_id, level=invite.post_level, verified_at=now
-        )
+        existing = CaseworkerPost(user_id=user_id, area_id=invite.area_id, level=invite.post_level, verified_at=now)
         session.add(existing)
     else:
         existing.active = True

@@ -154,12 +154,8 @@ async def create_household(session: AsyncSession, *, user_id: int, village_id: i
     household = Household(village_id=village_id, created_at=utcnow())
     session.add(household)
     await session.flush()
-    session.add(
-        Membership(household_id=household.id, user_id=user_id, relation=relation, kind=RELATIONS[relation])
-    )
-    session.add(
-        AuditEvent(actor_user_id=user_id, action="household.create", subject=f"household:{household.id}")
-    )
+    session.add(Membership(household_id=household.id, user_id=user_id, relation=relation, kind=RELATIONS[relation]))
+    session.add(AuditEvent(actor_user_id=user_id, action="household.create", subject=f"household:{household.id}"))
     await session.flush()
     return household.id
 
@@ -199,9 +195,7 @@ async def add_child(
     return child.id
 
 
-async def view(
-    session: AsyncSession, *, user_id: int, household_id: int, now: datetime | None = None
-) -> HouseholdView:
+async def view(session: AsyncSession, *, user_id: int, household_id: int, now: datetime | None = None) -> HouseholdView:
     await membership(session, user_id, household_id)
     now = now or utcnow()
     household = await session.scalar(
@@ -262,9 +256,7 @@ async def issue_link_code(
             expires_at=expires,
         )
     )
-    session.add(
-        AuditEvent(actor_user_id=user_id, action="household.code", subject=f"household:{household_id}")
-    )
+    session.add(AuditEvent(actor_user_id=user_id, action="household.code", subject=f"household:{household_id}"))
     await session.flush()
     return IssuedCode(code, expires)
 
@@ -294,13 +286,9 @@ async def join(
     invite.used_at = now
     invite.used_by_user_id = user_id
     session.add(
-        Membership(
-            household_id=invite.household_id, user_id=user_id, relation=relation, kind=RELATIONS[relation]
-        )
+        Membership(household_id=invite.household_id, user_id=user_id, relation=relation, kind=RELATIONS[relation])
     )
-    session.add(
-        AuditEvent(actor_user_id=user_id, action="household.join", subject=f"household:{invite.household_id}")
-    )
+    session.add(AuditEvent(actor_user_id=user_id, action="household.join", subject=f"household:{invite.household_id}"))
     await session.flush()
     return invite.household_id
 
@@ -327,9 +315,7 @@ async def give_consent(
         session.add(ChildConsent(child_id=child.id, user_id=user_id, given_at=now))
         consented.append(child.id)
     if consented:
-        session.add(
-            AuditEvent(actor_user_id=user_id, action="consent.give", subject=f"household:{household_id}")
-        )
+        session.add(AuditEvent(actor_user_id=user_id, action="consent.give", subject=f"household:{household_id}"))
     await session.flush()
     return consented
 
@@ -340,16 +326,12 @@ async def set_backup_adult(
     await membership(session, user_id, household_id)
     if relation not in BACKUP_RELATIONS:
         raise NotAllowed
-    existing = (
-        await session.scalars(select(BackupAdult).where(BackupAdult.household_id == household_id))
-    ).all()
+    existing = (await session.scalars(select(BackupAdult).where(BackupAdult.household_id == household_id))).all()
     for row in existing:
         # One backup adult per household keeps the screen simple; a new answer replaces the old one.
         await session.delete(row)
     session.add(
-        BackupAdult(
-            household_id=household_id, name=name, relation=relation, phone=phone, added_by_user_id=user_id
-        )
+        BackupAdult(household_id=household_id, name=name, relation=relation, phone=phone, added_by_user_id=user_id)
     )
     session.add(AuditEvent(actor_user_id=user_id, action="backup.set", subject=f"household:{household_id}"))
     await session.flush()

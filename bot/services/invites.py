@@ -20,9 +20,7 @@ class CodeCheck:
     attempts_left: int | None = None
 
 
-async def check(
-    session: AsyncSession, *, telegram_id: int, typed: str, now: datetime | None = None
-) -> CodeCheck:
+async def check(session: AsyncSession, *, telegram_id: int, typed: str, now: datetime | None = None) -> CodeCheck:
     """Look a typed code up without using it. Every wrong answer counts towards the lock."""
     now = now or utcnow()
     lock = await codes.lock_state(session, telegram_id, now)

@@ -28,9 +28,7 @@ async def joined(session: AsyncSession, household_id: int, user_id: int, relatio
     return ids
 
 
-async def consent_given(
-    session: AsyncSession, household_id: int, user_id: int, child_ids: list[int]
-) -> list[int]:
+async def consent_given(session: AsyncSession, household_id: int, user_id: int, child_ids: list[int]) -> list[int]:
     children = len(child_ids)
     which = "-".join(map(str, sorted(child_ids)))
     if not children:

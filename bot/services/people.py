@@ -47,9 +47,7 @@ async def _view(session: AsyncSession, user: User, admin_ids: frozenset[int], is
     ).all()
     posts = (
         await session.scalars(
-            select(CaseworkerPost.id).where(
-                CaseworkerPost.user_id == user.id, CaseworkerPost.active.is_(True)
-            )
+            select(CaseworkerPost.id).where(CaseworkerPost.user_id == user.id, CaseworkerPost.active.is_(True))
         )
     ).all()
     admin_post = await session.scalar(
@@ -75,9 +73,7 @@ async def _view(session: AsyncSession, user: User, admin_ids: frozenset[int], is
     )
 
 
-async def find(
-    session: AsyncSession, telegram_id: int, admin_ids: frozenset[int] = frozenset()
-) -> Person | None:
+async def find(session: AsyncSession, telegram_id: int, admin_ids: frozenset[int] = frozenset()) -> Person | None:
     user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
     return None if user is None else await _view(session, user, admin_ids)
 
@@ -100,9 +96,7 @@ async def get_or_create(
             # They wrote to us, so they can be reached again.
             user.unreachable = False
         return await _view(session, user, admin_ids)
-    user = User(
-        telegram_id=telegram_id, chat_id=chat_id, locale=locale, timezone=timezone, created_at=utcnow()
-    )
+    user = User(telegram_id=telegram_id, chat_id=chat_id, locale=locale, timezone=timezone, created_at=utcnow())
     session.add(user)
     await session.flush()
     return await _view(session, user, admin_ids, is_new=True)

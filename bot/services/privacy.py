@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import caseworker
 from bot.services import household as households
-from db.models import AuditEvent, ChildConsent, CodeAttempt, Draft, Household, Membership, Outbox, User
+from db.models import AuditEvent, Child, ChildConsent, CodeAttempt, Draft, Household, Membership, Outbox, User
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,7 @@ class Deleted:
 async def what_we_keep(session: AsyncSession, user_id: int) -> Kept:
     user = await session.get_one(User, user_id)
     household_id = await households.household_of(session, user_id)
-    view = (
-        await households.view(session, user_id=user_id, household_id=household_id) if household_id else None
-    )
+    view = await households.view(session, user_id=user_id, household_id=household_id) if household_id else None
     consents = await session.scalar(
         select(func.count()).select_from(ChildConsent).where(ChildConsent.user_id == user_id)
     )
@@ -71,10 +69,7 @@ async def delete_person(session: AsyncSession, user_id: int) -> Deleted:
     user = await session.get_one(User, user_id)
     household_id = await households.household_of(session, user_id)
     consents = int(
-        await session.scalar(
-            select(func.count()).select_from(ChildConsent).where(ChildConsent.user_id == user_id)
-        )
-        or 0
+        await session.scalar(select(func.count()).select_from(ChildConsent).where(ChildConsent.user_id == user_id)) or 0
     )
     household_deleted = kept_for_others = False
     children_deleted = 0
@@ -87,17 +82,20 @@ async def delete_person(session: AsyncSession, user_id: int) -> Deleted:
         if others:
             kept_for_others = True
         else:
-            household = await session.get_one(Household, household_id)
-            children_deleted = len(await household.awaitable_attrs.children)
-            await session.delete(household)
+            children_deleted = int(
+                await session.scalar(select(func.count()).select_from(Child).where(Child.household_id == household_id))
+                or 0
+            )
+            # Children, memberships, backup adult and codes go by ON DELETE CASCADE.
+            await session.execute(delete(Household).where(Household.id == household_id))
             household_deleted = True
-    await session.execute(
-        update(AuditEvent).where(AuditEvent.actor_user_id == user_id).values(actor_user_id=None)
-    )
+    await session.execute(update(AuditEvent).where(AuditEvent.actor_user_id == user_id).values(actor_user_id=None))
     await session.execute(delete(Outbox).where(Outbox.user_id == user_id))
     await session.execute(delete(Draft).where(Draft.user_id == user_id))
     await session.execute(delete(CodeAttempt).where(CodeAttempt.telegram_id == user.telegram_id))
-    await session.delete(user)
+    # Memberships, posts, consents, drafts and messages go by ON DELETE CASCADE; references elsewhere become NULL.
+    await session.execute(delete(User).where(User.id == user_id))
+    session.expunge_all()
     session.add(AuditEvent(actor_user_id=None, action="person.delete", subject="person"))
     await session.flush()
     return Deleted(household_deleted, kept_for_others, children_deleted, consents)

@@ -1,0 +1,122 @@
+"""The command line, run as a real process: settings errors, migrations, health check, invites, areas."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+from bot.paths import ROOT
+
+
+def cli(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_URL", "ADMIN_", "DEFAULT_"))
+    }
+    clean["DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    return clean
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TELEGRAM_BOT_TOKEN", "not-a-token", "TELEGRAM_BOT_TOKEN is not a bot token"),
+        ("TELEGRAM_BASE_URL", "ftp://x", "TELEGRAM_BASE_URL must start with http:// or https://"),
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL must be a sqlite:/// or postgresql:// URL"),
+        ("DEFAULT_LOCALE", "fr", "DEFAULT_LOCALE must be one of zh_Hans, en"),
+        ("DEFAULT_TIMEZONE", "Mars/Olympus", "DEFAULT_TIMEZONE is not a known IANA time zone"),
+        ("ADMIN_TELEGRAM_IDS", "12,abc", "ADMIN_TELEGRAM_IDS must be numeric Telegram ids"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR"),
+    ],
+)
+def test_a_wrong_setting_is_one_clear_line_and_exit_2(env: dict[str, str], name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings({name: value})
+    result = cli("check", env={**env, name: value})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_settings_defaults_and_dotenv(tmp_path: Path) -> None:
+    settings = load_settings({})
+    assert settings.default_locale == "zh_Hans" and settings.default_timezone == "Asia/Shanghai"
+    assert settings.database_url.startswith("sqlite+aiosqlite:///") and settings.database_url.endswith(
+        "var/guardian.db"
+    )
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("ADMIN_TELEGRAM_IDS=5, 6\nTELEGRAM_BASE_URL=http://127.0.0.1:8081/bot/\n")
+    from_file = load_settings(None, env_file=dotenv)
+    assert from_file.admin_telegram_ids == frozenset({5, 6})
+    assert from_file.telegram_base_url == "http://127.0.0.1:8081/bot"
+    assert load_settings({"DATABASE_URL": "postgres://u@h/db"}).database_url == "postgresql+asyncpg://u@h/db"
+
+
+def test_upgrade_then_check_is_healthy(env: dict[str, str]) -> None:
+    before = cli("check", env=env)
+    assert before.returncode == 1
+    assert "FAIL database reachable and migrated" in before.stdout
+    upgraded = cli("db", "upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    after = cli("check", env=env)
+    assert after.returncode == 0, after.stdout
+    assert after.stdout.count("ok   ") == 4
+
+
+def test_admin_invite_prints_a_single_use_code_and_link(env: dict[str, str]) -> None:
+    result = cli("admin", "invite", "--post", "child-director", "--area", "451321-02-S1", env=env)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"code:\s+[A-Z0-9]{5}-[A-Z0-9]{5}", result.stdout)
+    assert re.search(r"start=[A-Z0-9]{10}", result.stdout)
+    wrong = cli("admin", "invite", "--post", "child-director", "--area", "451321-02", env=env)
+    assert wrong.returncode == 2 and "wrong_area_level" in wrong.stderr
+
+
+def test_areas_import_reports_file_and_line_and_imports_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "code,parent_code,level,name_zh,name_en,sample\n"
+        "450000,,county,某县,Some County,0\n"
+        "450000-01,450000,township,甲镇,Jia Town,0\n"
+        "450000-01-01,450000-09,village,乙村,Yi Village,0\n"
+        "450000-01-02,450000-01,hamlet,丙村,Bing Village,0\n",
+        encoding="utf-8",
+    )
+    result = cli("admin", "areas", "import", str(bad), env=env)
+    assert result.returncode == 1
+    assert f"{bad}:4:" in result.stderr and f"{bad}:5:" in result.stderr
+    assert "nothing was imported" in result.stderr
+    exported = cli("admin", "areas", "export", env=env)
+    assert "450000" not in exported.stdout and "451321" in exported.stdout
+
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "code,parent_code,level,name_zh,name_en,sample\n"
+        "450000,,county,某县,Some County,0\n"
+        "450000-01,450000,township,甲镇,Jia Town,0\n"
+        "450000-01-01,450000-01,village,乙村,Yi Village,0\n",
+        encoding="utf-8",
+    )
+    imported = cli("admin", "areas", "import", str(good), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert "3 created" in imported.stdout
+    assert "450000-01-01" in cli("admin", "areas", "export", env=env).stdout

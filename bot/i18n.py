@@ -15,7 +15,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as _babel_format_date
 from babel.dates import format_datetime as _babel_format_datetime
 from babel.dates import format_time as _babel_format_time
-from babel.dates import get_datetime_format
+from babel.dates import get_datetime_format, get_month_names
 from babel.support import NullTranslations, Translations
 
 from bot.config import SUPPORTED_LOCALES
@@ -79,6 +79,10 @@ class Tr:
 
     def datetime(self, value: datetime, fmt: str = "medium") -> str:
         return _babel_format_datetime(value, fmt, tzinfo=ZoneInfo(self.timezone), locale=babel_locale(self.locale))
+
+    def month_names(self) -> dict[int, str]:
+        """Short month names, 1-12: "3月" / "Mar"."""
+        return dict(get_month_names("abbreviated", locale=babel_locale(self.locale)))
 
     def when(self, value: datetime) -> str:
         """Date and time to the minute, in the person's zone and the locale's own order."""

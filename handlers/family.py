@@ -227,7 +227,8 @@ async def ask_child_year(c: Ctx) -> str:
 
 async def ask_child_month(c: Ctx) -> str:
     draft = await _remember(c, CHILD_MONTH)
-    buttons = [(c._("Month {n}").format(n=m), f"mo:{m}") for m in range(1, 13)]
+    names = c.tr.month_names()
+    buttons = [(names[m], f"mo:{m}") for m in range(1, 13)]
     rows = [buttons[i : i + 4] for i in range(0, 12, 4)]
     text = c._("In which month of {year}?").format(year=draft.get("child_year"))
     await show(c, text, rows, back=True)

@@ -11,7 +11,7 @@ from bot.services import caseworker, codes
 from db.models import Child, ChildConsent, InviteCode, Membership, Outbox, User
 from db.session import Database
 from tests.harness import Harness
-from tests.journeys import add_child, create_household, family_code, join_with_code, person
+from tests.journeys import add_child, create_household, family_code, join_with_code, onboard, person
 
 PLACES = {
     "en": ("Datang Town", "Datang Village 1 (sample)"),
@@ -112,33 +112,31 @@ async def test_parent_who_says_not_now_keeps_consent_pending_and_can_agree_later
     assert "consent pending" not in bot.screen(mum.who)
 
 
-async def test_wrong_expired_and_reused_codes(bot: Harness, db: Database) -> None:
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+async def test_wrong_expired_and_reused_codes(bot: Harness, db: Database, locale: str) -> None:
     gran, dad, aunt, uncle = (
-        person(n, i, "en") for n, i in (("Gran", 401), ("Dad", 402), ("Aunt", 403), ("Uncle", 404))
+        person(n, i, locale) for n, i in (("Gran", 401), ("Dad", 402), ("Aunt", 403), ("Uncle", 404))
     )
-    await create_household(
-        bot, gran, township="Datang Town", village="Datang Village 1 (sample)", relation="Grandmother"
-    )
+    township, village = PLACES[locale]
+    await create_household(bot, gran, township=township, village=village, relation="Grandmother")
     await add_child(bot, gran, "Ming", 2016, 5, None)
-    await bot.press(gran.who, "That is all")
-    await bot.press(gran.who, "Not now")
+    await bot.press(gran.who, gran._("✅ That is all"))
+    await bot.press(gran.who, gran._("Not now"))
     code = family_code(bot, gran)
 
     await join_with_code(bot, dad, code, "Father", role=PARENT)
     # Reused: the code worked once already.
-    await bot.send(aunt.who, "/start")
-    await bot.press(aunt.who, "English")
-    await bot.press(aunt.who, CODE_ROLE)
-    await bot.press(aunt.who, "I agree")
+    await onboard(bot, aunt, CODE_ROLE)
     await bot.send(aunt.who, code)
-    assert "already been used" in bot.all_text(aunt.who)
+    used = aunt._("This code has already been used. Each code works once; please ask for a new one.")
+    assert used in bot.all_text(aunt.who)
     # Wrong: a code that was never issued. The same step is asked again.
     await bot.send(aunt.who, "ABCDE-FGHJK")
-    assert "That code is not right" in bot.all_text(aunt.who)
-    assert "Please type the code" in bot.last_text(aunt.who)
+    assert aunt._("That code is not right. Please check it and type it again.") in bot.all_text(aunt.who)
+    assert bot.last_text(aunt.who) == aunt._("Please type the code you were given, for example ABCDE-FGHJK.")
 
     # Expired: issued more than seven days ago.
-    await bot.press(gran.who, "Invite family")
+    await bot.press(gran.who, gran._("🔗 Invite family"))
     second = family_code(bot, gran)
     async with db.transaction() as s:
         invite = await s.scalar(
@@ -146,12 +144,9 @@ async def test_wrong_expired_and_reused_codes(bot: Harness, db: Database) -> Non
         )
         assert invite is not None
         invite.expires_at = invite.created_at - timedelta(seconds=1)
-    await bot.send(uncle.who, "/start")
-    await bot.press(uncle.who, "English")
-    await bot.press(uncle.who, CODE_ROLE)
-    await bot.press(uncle.who, "I agree")
+    await onboard(bot, uncle, CODE_ROLE)
     await bot.send(uncle.who, second)
-    assert "This code has expired" in bot.all_text(uncle.who)
+    assert uncle._("This code has expired. Please ask for a new one.") in bot.all_text(uncle.who)
     async with db.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(Membership)) == 2
 

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from db.models import Child, ConversationState
 from db.session import Database
 from tests.harness import Harness, start_harness, stop_harness
-from tests.journeys import person
+from tests.journeys import LANGUAGE_BUTTON, person
+from tests.test_onboarding import PLACES
 
 
-async def test_restart_mid_onboarding_resumes(bot: Harness, db: Database) -> None:
-    gran = person("Gran", 901, "zh_Hans")
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+async def test_restart_mid_onboarding_resumes(bot: Harness, db: Database, locale: str) -> None:
+    gran = person("Gran", 901, locale)
+    township, village = PLACES[locale]
     await bot.send(gran.who, "/start")
-    await bot.press(gran.who, "中文")
+    await bot.press(gran.who, LANGUAGE_BUTTON[locale])
     await bot.press(gran.who, gran._("👵 I look after a child (grandparent or relative)"))
     await bot.press(gran.who, gran._("✅ I agree"))
     await bot.press(gran.who, gran._("🏠 No, I will set it up now"))
-    await bot.press(gran.who, "大塘镇")
-    await bot.press(gran.who, "大塘一村（示例）")
+    await bot.press(gran.who, township)
+    await bot.press(gran.who, village)
     await bot.press(gran.who, gran._("Grandmother"))
     await bot.send(gran.who, "小明")
     assert gran._("In which year was {name} born?").format(name="小明") in bot.screen(gran.who)

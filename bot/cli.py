@@ -33,11 +33,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+# Libraries whose DEBUG output carries message text, SQL parameters (names, nicknames) or URLs with the
+# bot token: they never log below WARNING, whatever LOG_LEVEL says. Only our own code follows LOG_LEVEL.
+QUIET_LIBRARIES = ("httpx", "httpcore", "telegram", "aiosqlite", "asyncpg", "sqlalchemy", "apscheduler", "alembic")
+
+
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL, and the URL holds the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("bot", "handlers", "db"):
+        logging.getLogger(name).setLevel(settings.log_level)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _parser() -> argparse.ArgumentParser:

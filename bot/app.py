@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults
+from telegram.ext import Application, ContextTypes, Defaults
 from telegram.request import BaseRequest
 
 import handlers
 from bot.config import Settings
 from bot.dispatcher import Dispatcher
 from bot.persistence import SqlConversationPersistence
+from bot.ratelimit import RateLimiter
 from bot.runtime import Runtime
 from db.session import Database
 
@@ -36,7 +37,7 @@ def build_application(
         .base_file_url(_file_url(settings.telegram_base_url))
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .persistence(SqlConversationPersistence(db, update_interval=settings.persistence_seconds))
-        .rate_limiter(AIORateLimiter(max_retries=max_retries))
+        .rate_limiter(RateLimiter(max_retries=max_retries))
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)

@@ -145,13 +145,30 @@ def _admin_invite(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         finally:
             await db.dispose()
+        username = await _bot_username(settings)
         print(f"code:    {codes.pretty(issued.code)}")
         print(f"post:    {issued.post} for area {issued.area_code}")
         print(f"expires: {issued.expires_at:%Y-%m-%d %H:%M} UTC (single use)")
-        print(f"link:    https://t.me/<your_bot_username>?start={issued.code}")
+        print(f"link:    https://t.me/{username or '<bot username>'}?start={issued.code}")
+        if username is None:
+            print("         (set TELEGRAM_BOT_TOKEN to print the bot's own link; the code works typed in too)")
         return 0
 
     return asyncio.run(go())
+
+
+async def _bot_username(settings: Settings) -> str | None:
+    """The bot's @username for deep links, asked of Telegram when a token is configured."""
+    if not settings.telegram_bot_token:
+        return None
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    try:
+        async with Bot(settings.telegram_bot_token, base_url=settings.telegram_base_url) as bot:
+            return bot.username
+    except TelegramError:
+        return None
 
 
 def _areas_import(settings: Settings, args: argparse.Namespace) -> int:

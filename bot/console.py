@@ -48,6 +48,7 @@ Console commands (everything else is sent to the bot as the current person):
   /as NAME [en]  talk as NAME (a new NAME gets a new Telegram account; 'en' makes its Telegram English)
   /who           list persons
   /screen!       show your newest message with buttons again
+  /code!         type the newest code the bot showed anyone here (for replayable walkthroughs)
   /help!         this help (the bot's own help is /help)
   /quit          leave (so does end of input)"""
 
@@ -56,6 +57,7 @@ You are '{name}'. Type what a person would type; a number presses that button.
 /as NAME switches person (/as father en: a new person in English), /who lists persons,
 /help! shows console help, /quit leaves."""
 
+CODE_SHOWN = re.compile(r"<code>([A-Z0-9]{5}-[A-Z0-9]{5})</code>")
 Key = tuple[int, int]  # (chat_id, message_id) as the fake keeps messages
 
 
@@ -115,6 +117,12 @@ class Console:
         elif stripped == "/screen!":
             key = self._newest_with_buttons(self.persons[self.current].id)
             self.print("(no message with buttons yet)" if key is None else self._render(self.api.messages[key]))
+        elif stripped == "/code!":
+            code = self._newest_code()
+            if code is None:
+                self.print("‼️ no code has been shown yet")
+            else:
+                await self._step(lambda: self._send(code))
         elif stripped == "/as" or stripped.startswith("/as "):
             self._switch(stripped.split()[1:])
         elif stripped.isdigit() and len(stripped) <= MAX_PRESS_DIGITS:
@@ -124,6 +132,13 @@ class Console:
             await self._step(lambda: self._send(literal))
         self.out.flush()
         return True
+
+    def _newest_code(self) -> str | None:
+        for _key, message in sorted(self.api.messages.items(), key=lambda kv: kv[0][1], reverse=True):
+            found = CODE_SHOWN.search(str(message.get("text", "")))
+            if found:
+                return found.group(1)
+        return None
 
     def _who(self) -> None:
         for p in self.persons.values():

@@ -71,5 +71,5 @@ async def seed_demo(db: Database) -> list[str]:
             status = "created" if not held else "already there"
             lines.append(f"{spec.name}: {spec.title} of {area.name_zh}, console name '{spec.name}' ({status})")
     # Counts only: the accounts are fake, but the habit of logging no personal data holds.
-    log.info("demo caseworkers ensured: %d", len(DEMO_CASEWORKERS))
+    log.debug("demo caseworkers ensured: %d", len(DEMO_CASEWORKERS))
     return lines

@@ -20,6 +20,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import ExtBot, JobQueue
 
+from bot.ratelimit import NO_RETRIES, RateLimiter
 from bot.services import outbox
 from bot.services.outbox import OutboxItem
 from db.session import Database
@@ -103,10 +104,10 @@ class Dispatcher:
         payload = item.payload
         text = str(payload.get("text", ""))
         kwargs: dict[str, Any] = {}
-        if isinstance(self.bot, ExtBot):
-            # Intent: no limiter-side retries. Note PTB drops a falsy value, so this only documents it;
-            # the application's AIORateLimiter must itself keep max_retries=0 (its default).
-            kwargs["rate_limit_args"] = 0
+        if isinstance(self.bot, ExtBot) and isinstance(self.bot.rate_limiter, RateLimiter):
+            # No limiter-side retries (only our limiter understands the marker; plain AIORateLimiter
+            # would read -1 as "make no attempt at all"): a 429 comes back here and the row is rescheduled instead.
+            kwargs["rate_limit_args"] = NO_RETRIES
         try:
             message = await self.bot.send_message(
                 chat_id=item.chat_id,

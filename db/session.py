@@ -28,6 +28,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -51,3 +52,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+    # Python's sqlite3 opens a transaction only at the first write, so reads before it are not isolated.
+    # Take over: no implicit transactions, and an explicit BEGIN (below) for each SQLAlchemy transaction.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]
+    # IMMEDIATE takes the write lock up front: a read-then-write (claiming outbox rows, checking a code
+    # then using it) cannot interleave with another writer, and never fails half-way with SQLITE_BUSY.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -238,3 +238,23 @@ async def test_a_failing_handler_is_reported_and_the_console_goes_on(
     # The failing handler sits before the bot's own, which still answer; then the error is shown.
     assert "‼️ error: RuntimeError" in text.split("grandma> boom")[1].split("grandma> /start")[0]
     assert "English" in text.split("grandma> /start")[1]
+
+
+def test_the_readme_walkthrough_replays(tmp_path: Path) -> None:
+    """docs/walkthrough.txt, shown in the README, still runs end to end."""
+    script = (ROOT / "docs" / "walkthrough.txt").read_text(encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_URL"))}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'walk.db'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "console", "--demo"],
+        cwd=ROOT,
+        env=env,
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "‼️" not in result.stdout
+    assert "📨 to grandma: 👋 孩子的爸爸已加入您家的页面。" in result.stdout
+    assert "✅ 已认证：大塘镇大塘一村（示例）儿童主任" in result.stdout

@@ -89,6 +89,7 @@ def server() -> Iterator[BotApiServer]:
         yield srv
     finally:
         srv.server.shutdown()
+        srv.server.server_close()
 
 
 def wait_for(condition: Any, seconds: float = 30) -> None:
@@ -152,3 +153,18 @@ def test_run_polls_the_configured_server_and_answers(server: BotApiServer, tmp_p
     assert "POLLING-TEST-TOKEN" not in output
     assert "秀英" not in output
     assert "Traceback" not in output
+
+
+def test_admin_invite_asks_telegram_for_the_bot_username(server: BotApiServer, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_URL"))}
+    env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=server.url, DATABASE_URL=f"sqlite:///{tmp_path / 'i.db'}")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "admin", "invite", "--post", "township-supervisor", "--area", "451321-02"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "https://t.me/guardian_offline_bot?start=" in result.stdout

@@ -98,7 +98,6 @@ async def ask_lang(c: Ctx) -> str:
         c,
         "请选择语言 · Please choose your language",
         [[("中文", "lang:zh_Hans"), ("English", "lang:en")]],
-        menu=False,
     )
     return LANG
 
@@ -115,7 +114,6 @@ async def ask_role(c: Ctx) -> str:
             [(_("🔑 I have an invitation code"), "role:code")],
         ],
         back=True,
-        menu=False,
     )
     return ROLE
 
@@ -156,7 +154,6 @@ async def ask_notice(c: Ctx) -> str:
         notice_text(c),
         [[(_("✅ I agree"), "notice:yes")], [(_("❌ I do not agree"), "notice:no")]],
         back=True,
-        menu=False,
     )
     return NOTICE
 

@@ -56,12 +56,12 @@ async def test_bad_text_gets_a_short_answer_and_the_same_step(bot: Harness, db: 
     assert await children(db) == []
 
     # Special characters are kept as typed and shown escaped in HTML mode.
-    await bot.send(gran.who, "<b>A&B</b>")
-    assert "&lt;b&gt;A&amp;B&lt;/b&gt;" in bot.screen(gran.who)
+    await bot.send(gran.who, "<b>&</b>*_`[")
+    assert "&lt;b&gt;&amp;&lt;/b&gt;*_`[" in bot.screen(gran.who)
     await bot.press(gran.who, data="yr:2019")
     await bot.press(gran.who, data="mo:6")
     await bot.press(gran.who, gran._("Skip"))
-    assert await children(db) == ["<b>A&B</b>"]
+    assert await children(db) == ["<b>&</b>*_`["]
 
 
 @pytest.mark.parametrize("locale", ["zh_Hans", "en"])

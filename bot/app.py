@@ -14,6 +14,7 @@ from bot.dispatcher import Dispatcher
 from bot.persistence import SqlConversationPersistence
 from bot.ratelimit import RateLimiter
 from bot.runtime import Runtime
+from bot.services.housekeeping import purge
 from db.session import Database
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,28 @@ def build_application(
     return app
 
 
+HOUSEKEEPING_SECONDS = 600
+
+
 def start_background_jobs(app: Application) -> None:  # type: ignore[type-arg]
-    """The outbox tick; needs a running JobQueue (after `app.start()` or `run_polling`)."""
+    """The outbox tick and the clean-up; they need a running JobQueue (after `app.start()` or polling)."""
     rt: Runtime = app.bot_data[Runtime.KEY]
     assert app.job_queue is not None
     rt.dispatcher.schedule(app.job_queue, rt.settings.tick_seconds)
+    app.job_queue.run_repeating(
+        housekeeping,
+        interval=HOUSEKEEPING_SECONDS,
+        first=HOUSEKEEPING_SECONDS,
+        name="housekeeping",
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 300},
+    )
+
+
+async def housekeeping(context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt: Runtime = context.application.bot_data[Runtime.KEY]
+    async with rt.db.transaction() as session:
+        purged = await purge(session)
+    log.info("housekeeping: %d stale drafts, %d old code attempts removed", purged.drafts, purged.code_attempts)
 
 
 def _file_url(base_url: str) -> str:

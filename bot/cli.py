@@ -93,6 +93,9 @@ def _run(settings: Settings, _args: argparse.Namespace) -> int:
 def _console(settings: Settings, args: argparse.Namespace) -> int:
     from bot.console import run_console
 
+    if not settings.is_sqlite:
+        print("guardian-bot: the offline console runs on the embedded SQLite database only", file=sys.stderr)
+        return 2
     return run_console(settings, demo=args.demo)
 
 
@@ -115,19 +118,22 @@ def _check(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _demo_seed(settings: Settings, _args: argparse.Namespace) -> int:
-    from bot.demo import seed_demo
+    from bot.demo import DemoRefused, seed_demo
     from bot.main import prepare_database
 
-    async def go() -> None:
+    async def go() -> int:
         db = await prepare_database(settings)
         try:
             for line in await seed_demo(db):
                 print(line)
+        except DemoRefused as exc:
+            print(f"guardian-bot: {exc}", file=sys.stderr)
+            return 1
         finally:
             await db.dispose()
+        return 0
 
-    asyncio.run(go())
-    return 0
+    return asyncio.run(go())
 
 
 def _admin_invite(settings: Settings, args: argparse.Namespace) -> int:

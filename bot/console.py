@@ -29,7 +29,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.app import build_application
 from bot.config import Settings
-from bot.demo import DEMO_PEOPLE, seed_demo
+from bot.demo import DEMO_PEOPLE, FAKE_ID_BASE, DemoRefused, seed_demo
 from bot.fake import BOT_TOKEN, FakeRequest, FakeTelegram
 from bot.fake.telegram import Call
 from bot.runtime import Runtime
@@ -37,7 +37,7 @@ from bot.runtime import Runtime
 log = logging.getLogger(__name__)
 
 FIRST_PERSON = "grandma"
-FIRST_NEW_ID = 7000001
+FIRST_NEW_ID = FAKE_ID_BASE + 1001
 MAX_PRESS_DIGITS = 3  # longer numbers (a phone number) are sent as text
 OUTBOX_ROUNDS = 5  # bound on run_due rounds per step
 
@@ -354,7 +354,11 @@ async def console_main(
 
     db = await prepare_database(settings)
     try:
-        lines = await seed_demo(db) if demo else []
+        try:
+            lines = await seed_demo(db) if demo else []
+        except DemoRefused as exc:
+            demo, lines = False, []
+            out.write(f"No demo county: {exc}.\n")
         api = FakeTelegram()
         app = build_application(settings, db, token=BOT_TOKEN, request=FakeRequest(api), max_retries=0)
         console = Console(app, api, out, color)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.services import caseworker, codes, people
 from bot.services.areas import ensure_default_areas
-from db.models import Area
+from db.models import Area, User
 from db.session import Database
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,19 @@ class DemoCaseworker:
     title: str  # how the post reads in the summary
 
 
+# Made-up Telegram ids far above any real account's (Telegram's are about 10^10), still exact in JSON.
+FAKE_ID_BASE = 900_000_000_000_000
+
 DEMO_CASEWORKERS: tuple[DemoCaseworker, ...] = (
-    DemoCaseworker("director", 9000001, "child-director", "451321-02-S1", "child director"),
-    DemoCaseworker("supervisor", 9000002, "township-supervisor", "451321-02", "township supervisor"),
-    DemoCaseworker("officer", 9000003, "county-officer", "451321", "county officer"),
+    DemoCaseworker("director", FAKE_ID_BASE + 1, "child-director", "451321-02-S1", "child director"),
+    DemoCaseworker("supervisor", FAKE_ID_BASE + 2, "township-supervisor", "451321-02", "township supervisor"),
+    DemoCaseworker("officer", FAKE_ID_BASE + 3, "county-officer", "451321", "county officer"),
 )
+
+
+class DemoRefused(Exception):
+    """The database holds real people: sample caseworkers must not be planted among them."""
+
 
 # Console name -> fake Telegram id, so `/as director` talks as the seeded account.
 DEMO_PEOPLE: dict[str, int] = {c.name: c.telegram_id for c in DEMO_CASEWORKERS}
@@ -45,6 +53,11 @@ DEMO_PEOPLE: dict[str, int] = {c.name: c.telegram_id for c in DEMO_CASEWORKERS}
 async def seed_demo(db: Database) -> list[str]:
     """Make sure the sample caseworkers exist; return one line per account describing it."""
     async with db.transaction() as session:
+        real = await session.scalar(select(func.count()).select_from(User).where(User.telegram_id < FAKE_ID_BASE))
+        if real:
+            raise DemoRefused(
+                f"this database has {real} real account(s); the demo county is only for an empty or demo database"
+            )
         await ensure_default_areas(session)
 
     lines: list[str] = []

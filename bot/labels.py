@@ -36,6 +36,11 @@ def relation(tr: Tr, key: str) -> str:
     return tr.gettext(RELATION_LABELS.get(key, RELATION_LABELS["other"]))
 
 
+def join(tr: Tr, items: list[str]) -> str:
+    """A list as the language writes it: 奶奶、爸爸 / Grandmother, Father."""
+    return ("、" if tr.locale == "zh_Hans" else ", ").join(items)
+
+
 def area_name(tr: Tr, zh: str, en: str) -> str:
     return zh if tr.locale == "zh_Hans" else en
 

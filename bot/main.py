@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from telegram import Update
 
@@ -29,6 +30,15 @@ async def prepare_database(settings: Settings, *, seed: bool = True) -> Database
 def run(settings: Settings) -> int:
     if not settings.telegram_bot_token:
         from bot.console import run_console
+
+        if not settings.is_sqlite:
+            # Never open the console (and its made-up people) on what is probably a production database.
+            print(
+                "guardian-bot: TELEGRAM_BOT_TOKEN is not set. The offline console runs on the embedded SQLite "
+                "database only; set the token, or unset DATABASE_URL to try the console.",
+                file=sys.stderr,
+            )
+            return 2
 
         print(
             "No TELEGRAM_BOT_TOKEN is set, so the bot starts in the offline console.\n"

@@ -33,6 +33,11 @@ NAMING = {
 }
 
 
+# SQLite reuses the largest rowid after a delete unless AUTOINCREMENT is set; outbox dedupe keys and audit
+# subjects name rows by id, so a deleted person's id must never come back as someone else's.
+NO_ID_REUSE: dict[str, Any] = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
@@ -42,6 +47,7 @@ class Area(Base):
     """County > township > village. `is_sample` marks made-up places shipped for the pilot demo."""
 
     __tablename__ = "area"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -56,6 +62,7 @@ class Area(Base):
 
 class User(Base):
     __tablename__ = "app_user"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
@@ -79,6 +86,7 @@ class User(Base):
 
 class Household(Base):
     __tablename__ = "household"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     village_id: Mapped[int] = mapped_column(ForeignKey("area.id", ondelete="RESTRICT"), index=True)
@@ -100,7 +108,7 @@ class Membership(Base):
     """A person's place in a household: `kind` is guardian (entrusted carer) or parent (legal guardian)."""
 
     __tablename__ = "membership"
-    __table_args__ = (UniqueConstraint("household_id", "user_id"),)
+    __table_args__ = (UniqueConstraint("household_id", "user_id"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
@@ -115,6 +123,7 @@ class Membership(Base):
 
 class Child(Base):
     __tablename__ = "child"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
@@ -134,7 +143,7 @@ class ChildConsent(Base):
     """A parent's consent to processing a child's information (PIPL Art. 31, MPL Art. 72)."""
 
     __tablename__ = "child_consent"
-    __table_args__ = (UniqueConstraint("child_id", "user_id"),)
+    __table_args__ = (UniqueConstraint("child_id", "user_id"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     child_id: Mapped[int] = mapped_column(ForeignKey("child.id", ondelete="CASCADE"), index=True)
@@ -148,6 +157,7 @@ class BackupAdult(Base):
     """Who looks after the child if the guardian falls ill (MPL Art. 21/22)."""
 
     __tablename__ = "backup_adult"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
@@ -164,6 +174,7 @@ class InviteCode(Base):
     """Household link codes and caseworker invites. Only a hash of the code is stored."""
 
     __tablename__ = "invite_code"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -182,6 +193,7 @@ class CodeAttempt(Base):
     """A wrong code typed by a person; five within an hour lock code entry for an hour."""
 
     __tablename__ = "code_attempt"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     telegram_id: Mapped[int] = mapped_column(BigInteger, index=True)
@@ -190,6 +202,7 @@ class CodeAttempt(Base):
 
 class CaseworkerPost(Base):
     __tablename__ = "caseworker_post"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
@@ -228,7 +241,7 @@ class Outbox(Base):
     """A message that must reach a person, written in the same transaction as the change that caused it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
@@ -251,6 +264,7 @@ class AuditEvent(Base):
     """Who did what to which record, without personal data in the row itself."""
 
     __tablename__ = "audit_event"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,7 +19,8 @@ class Database:
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs: dict[str, object] = {"echo": echo}
+        # hide_parameters: an error message must never carry the values of a query (names, phone numbers).
+        kwargs: dict[str, object] = {"echo": echo, "hide_parameters": True}
         if self.dialect == "postgresql":
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
             if schema:

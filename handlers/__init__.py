@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from telegram import Bot, BotCommand, Update
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+from telegram.constants import ChatType
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
 
 from bot.i18n import N_, translations
 from handlers import family, menu
@@ -34,8 +43,34 @@ async def on_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await expired(await load(update, context))
 
 
+async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Before any handler: private chats only, and edits of old messages are not new answers.
+
+    In a group, /privacy would show a family's data to everyone and the person's chat would be taken for
+    the group's; an edited message would be read as a fresh answer to whatever step the person is on.
+    """
+    chat = update.effective_chat
+    if update.edited_message is not None or update.edited_channel_post is not None:
+        raise ApplicationHandlerStop
+    if chat is None or chat.type != ChatType.PRIVATE:
+        if update.callback_query is not None:
+            await update.callback_query.answer()
+        raise ApplicationHandlerStop
+
+
+async def save_conversations(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """After every update: write conversation states now, not at the next persistence interval.
+
+    The answers of a flow are committed as each step is taken (the draft table); writing the state right
+    away keeps the two together, so a crash cannot leave a person's step behind their answers.
+    """
+    await context.application.update_persistence()
+
+
 def register(app: Application) -> None:  # type: ignore[type-arg]
     only_private = filters.ChatType.PRIVATE
+    app.add_handler(TypeHandler(Update, gate), group=-1)
+    app.add_handler(TypeHandler(Update, save_conversations), group=1)
     app.add_handler(family.build())
     for handler in menu.global_handlers():
         app.add_handler(handler)

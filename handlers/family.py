@@ -124,7 +124,7 @@ def notice_text(c: Ctx) -> str:
         [
             _("<b>How we look after your information</b>"),
             _(
-                "<b>What we keep:</b> your Telegram number, language and role; your village; each child's "
+                "<b>What we keep:</b> your Telegram account number, language and role; your village; each child's "
                 "nickname, birth year and month, and school if you give it; who else is in the family; and "
                 "a backup adult if you add one. We never keep ID numbers, photos of children or addresses."
             ),
@@ -196,10 +196,17 @@ def _relation_rows(c: Ctx, keys: tuple[str, ...]) -> list[list[tuple[str, str]]]
     return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 
+def _setup_relations(role: str | None) -> tuple[str, ...]:
+    if role == "parent":
+        return households.PARENT_RELATIONS
+    if role == "guardian":
+        return households.GUARDIAN_RELATIONS
+    return tuple(households.RELATIONS)  # came by "I have a code" and then set up instead
+
+
 async def ask_relation(c: Ctx) -> str:
     await _remember(c, RELATION)
-    keys = households.PARENT_RELATIONS if c.person.role == "parent" else households.GUARDIAN_RELATIONS
-    await show(c, c._("Who are you to the child?"), _relation_rows(c, keys), back=True)
+    await show(c, c._("Who are you to the child?"), _relation_rows(c, _setup_relations(c.person.role)), back=True)
     return RELATION
 
 
@@ -369,7 +376,8 @@ async def _reload(c: Ctx) -> Ctx:
 
 async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
     c = await load(update, context)
-    payload = context.args[0] if context.args else None
+    # "/start ABCDE FGHJK" typed from a code read out over the phone is one code.
+    payload = "".join(context.args) if context.args else None
     if payload:
         return await _deep_link(c, payload)
     if c.person.has_household or c.person.is_caseworker or c.person.notice_declined:
@@ -404,10 +412,10 @@ async def _deep_link(c: Ctx, payload: str) -> str | int:
     return await _use_invite(c)
 
 
-async def on_menu_setup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+async def on_menu_setup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int | None:
     c = await load(update, context)
     if c.person.has_household:
-        return await expired_here(c)
+        return await refuse(c)
     async with c.rt.db.transaction() as session:
         await drafts.clear(session, c.person.id, FLOW)
     if not c.person.notice_accepted:
@@ -425,41 +433,46 @@ async def on_menu_code(update: Update, context: ContextTypes.DEFAULT_TYPE) -> st
     return await ask_code(c)
 
 
-async def on_menu_add_child(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+async def on_menu_add_child(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int | None:
     c = await load(update, context)
     if not c.person.has_household:
-        return await expired_here(c)
+        return await refuse(c)
     async with c.rt.db.transaction() as session:
         await drafts.clear(session, c.person.id, FLOW)
     await _remember(c, CHILD_NAME, from_menu_child=True)
     return await ask_child_name(c)
 
 
-async def on_menu_backup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+async def on_menu_backup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int | None:
     c = await load(update, context)
     if not c.person.has_household:
-        return await expired_here(c)
+        return await refuse(c)
     async with c.rt.db.transaction() as session:
         await drafts.clear(session, c.person.id, FLOW)
     await _remember(c, BACKUP_ASK, from_menu=True)
     return await ask_backup_name(c)
 
 
-async def on_menu_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+async def on_menu_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int | None:
     c = await load(update, context)
     if not c.person.has_household:
-        return await expired_here(c)
+        return await refuse(c)
     async with c.rt.db.transaction() as session:
         h = await households.view(session, user_id=c.person.id, household_id=c.person.household_ids[0])
     member = h.member(c.person.id)
     if member is None or member.kind != "parent" or not h.consent_pending:
-        return await expired_here(c)
+        return await refuse(c)
     return await ask_consent(c)
 
 
 async def expired_here(c: Ctx) -> int:
     await expired(c)
     return END
+
+
+async def refuse(c: Ctx) -> None:
+    """A menu button that is not for this person: say so, and leave any flow exactly where it was."""
+    await expired(c)
 
 
 # --- answers --------------------------------------------------------------------------------------
@@ -566,9 +579,8 @@ async def on_village(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
 async def on_relation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
     c = await load(update, context)
     relation = _arg(c)
-    allowed = households.PARENT_RELATIONS if c.person.role == "parent" else households.GUARDIAN_RELATIONS
     draft = await _draft(c)
-    if relation not in allowed or not draft.get("village_id"):
+    if relation not in _setup_relations(c.person.role) or not draft.get("village_id"):
         await expired(c)
         return RELATION
     try:
@@ -576,6 +588,7 @@ async def on_relation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str
             await households.create_household(
                 session, user_id=c.person.id, village_id=int(str(draft["village_id"])), relation=relation
             )
+            await people.set_role(session, c.person.id, households.RELATIONS[relation])
     except (Invalid, NotAllowed):
         return await expired_here(c)
     c = await _reload(c)
@@ -673,11 +686,25 @@ async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | i
         return await ask_child_name(c)
     if choice == "no":
         draft = await _draft(c)
-        if draft.get("from_menu_child"):
+        after = "menu" if draft.get("from_menu_child") else "backup"
+        if await _consent_pending_for(c):
+            await _remember(c, MORE, after_consent=after)
+            return await ask_consent(c)
+        if after == "menu":
             return await finish(c)
         return await ask_backup(c)
     await expired(c)
     return MORE
+
+
+async def _consent_pending_for(c: Ctx) -> bool:
+    """Is this person a parent of the household, with children under 14 still waiting for consent?"""
+    if not c.person.has_household:
+        return False
+    async with c.rt.db.transaction() as session:
+        h = await households.view(session, user_id=c.person.id, household_id=c.person.household_ids[0])
+    member = h.member(c.person.id)
+    return member is not None and member.kind == "parent" and h.consent_pending
 
 
 async def on_backup_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
@@ -818,11 +845,13 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str 
     choice = _arg(c)
     if not c.person.has_household or choice not in ("yes", "no"):
         return await expired_here(c)
+    after = (await _draft(c)).get("after_consent")
     if choice == "no":
-        return await finish(
-            c,
-            c._("All right. The children's page shows \"parent's consent pending\" until you agree in the menu."),
-        )
+        note = c._("All right. The children's page shows \"parent's consent pending\" until you agree in the menu.")
+        if after == "backup":
+            await say(c, note)
+            return await ask_backup(c)
+        return await finish(c, note)
     try:
         async with c.rt.db.transaction() as session:
             given = await households.give_consent(session, user_id=c.person.id, household_id=c.person.household_ids[0])
@@ -830,6 +859,9 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str 
     except NotAllowed:
         return await expired_here(c)
     await c.rt.dispatcher.deliver(ids)
+    if after == "backup":
+        await say(c, c._("Thank you. Your agreement is recorded."))
+        return await ask_backup(c)
     return await finish(c, c._("Thank you. Your agreement is recorded."))
 
 
@@ -912,13 +944,33 @@ def _invalid_code(c: Ctx, reason: str) -> str:
     return messages.get(reason, c._("That code is not right. Please check it and type it again."))
 
 
+def fresh(
+    callback: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[object]],
+) -> Callable[..., Awaitable[object]]:
+    """A step answered long after it was asked (or with its answers gone) starts again from the menu.
+
+    Someone who stopped at "Which school?" and writes a week later about a fever must not have that
+    message saved as the school.
+    """
+
+    async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+        c = await load(update, context)
+        async with c.rt.db.transaction() as session:
+            age = await drafts.age(session, c.person.id, FLOW)
+        if age is None or age > drafts.TTL:
+            return await finish(c, c._("Welcome back. That was a while ago, so let us start again from the menu."))
+        return await callback(update, context)
+
+    return guarded
+
+
 def build() -> ConversationHandler[ContextTypes.DEFAULT_TYPE]:
     def buttons(
         pattern: str, callback: Callable[..., Awaitable[object]]
     ) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]]:
         return [
-            CallbackQueryHandler(callback, pattern=pattern),
-            MessageHandler(~filters.COMMAND, on_wrong_kind),
+            CallbackQueryHandler(fresh(callback), pattern=pattern),
+            MessageHandler(~filters.COMMAND, fresh(on_wrong_kind)),
         ]
 
     def text(
@@ -926,9 +978,9 @@ def build() -> ConversationHandler[ContextTypes.DEFAULT_TYPE]:
         *extra: BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object],
     ) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]]:
         return [
-            MessageHandler(filters.TEXT & ~filters.COMMAND, callback),
+            MessageHandler(filters.TEXT & ~filters.COMMAND, fresh(callback)),
             *extra,
-            MessageHandler(~filters.COMMAND, on_wrong_kind),
+            MessageHandler(~filters.COMMAND, fresh(on_wrong_kind)),
         ]
 
     states: dict[object, list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]]] = {
@@ -942,7 +994,7 @@ def build() -> ConversationHandler[ContextTypes.DEFAULT_TYPE]:
         CHILD_NAME: text(on_child_name),
         CHILD_YEAR: buttons(r"^yr:", on_child_year),
         CHILD_MONTH: buttons(r"^mo:", on_child_month),
-        CHILD_SCHOOL: text(on_child_school_text, CallbackQueryHandler(on_child_school_skip, pattern=r"^skip$")),
+        CHILD_SCHOOL: text(on_child_school_text, CallbackQueryHandler(fresh(on_child_school_skip), pattern=r"^skip$")),
         MORE: buttons(r"^more:", on_more),
         BACKUP_ASK: buttons(r"^backup:", on_backup_choice),
         BACKUP_NAME: text(on_backup_name),

@@ -31,7 +31,7 @@ async def show_menu(c: Ctx, *, new_message: bool = False) -> None:
             lines.insert(1, _("⏳ Parent's consent pending"))
         rows.append([(_("👨‍👩‍👧 My family"), "menu:family")])
         rows.append([(_("➕ Add a child"), "menu:add_child"), (_("🔗 Invite family"), "menu:invite")])
-        rows.append([(_("🆘 Backup adult"), "menu:backup")])
+        rows.append([(_("🤝 Backup adult"), "menu:backup")])
         member = h.member(p.id)
         if h.consent_pending and member is not None and member.kind == "parent":
             rows.append([(_("✍️ Give my consent"), "menu:consent")])
@@ -98,11 +98,10 @@ async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     return END
 
 
-async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Language buttons; inside a flow the step stays, and is shown again in the new language."""
     c = await load(update, context)
-    await _end_flows(c)
     await show(c, "请选择语言 · Please choose your language", [[("中文", "lang:zh_Hans"), ("English", "lang:en")]])
-    return END
 
 
 async def on_language_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
@@ -133,7 +132,7 @@ async def on_family(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int |
         family_text(c, h),
         [
             [(c._("➕ Add a child"), "menu:add_child"), (c._("🔗 Invite family"), "menu:invite")],
-            [(c._("🆘 Backup adult"), "menu:backup")],
+            [(c._("🤝 Backup adult"), "menu:backup")],
         ],
     )
     return END
@@ -155,11 +154,7 @@ def family_text(c: Ctx, h: households.HouseholdView) -> str:
         lines.append(line)
     lines.append("")
     members = [labels.relation(c.tr, m.relation) + (_(" (you)") if m.user_id == c.person.id else "") for m in h.members]
-    lines.append(
-        _("Family members here: {list}").format(
-            list="、".join(members) if c.tr.locale == "zh_Hans" else ", ".join(members)
-        )
-    )
+    lines.append(_("Family members here: {list}").format(list=labels.join(c.tr, members)))
     for b in h.backups:
         lines.append(
             _("Backup adult: {name} ({relation}), {phone}").format(

@@ -29,7 +29,7 @@ async def on_privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
 def privacy_text(c: Ctx, k: privacy.Kept) -> str:
     _ = c._
     lines = [_("<b>What we keep about you</b>"), ""]
-    lines.append(_("Telegram number: {id}").format(id=k.telegram_id))
+    lines.append(_("Telegram account number: {id}").format(id=k.telegram_id))
     lines.append(
         _("Language: {lang} · Time zone: {tz}").format(
             lang="中文" if k.locale == "zh_Hans" else "English", tz=k.timezone
@@ -64,7 +64,7 @@ def privacy_text(c: Ctx, k: privacy.Kept) -> str:
                 )
             )
         relations = [labels.relation(c.tr, m.relation) for m in h.members]
-        lines.append(_("Family members: {list}").format(list=", ".join(relations)))
+        lines.append(_("Family members: {list}").format(list=labels.join(c.tr, relations)))
         for b in h.backups:
             lines.append(
                 _("Backup adult: {name} ({relation}), {phone}").format(
@@ -73,9 +73,24 @@ def privacy_text(c: Ctx, k: privacy.Kept) -> str:
             )
     if k.consents_given:
         lines.append(_("Consents you gave as a parent: {n}").format(n=k.consents_given))
+    if k.live_codes:
+        lines.append(_("Family codes you made that are not used yet: {n}").format(n=k.live_codes))
+    if k.pending_messages:
+        lines.append(_("Messages waiting to reach you: {n}").format(n=k.pending_messages))
+    if k.unfinished_steps:
+        lines.append(_("Answers of a step you have not finished (deleted after a day)."))
+    if k.recent_code_failures:
+        lines.append(
+            _("Wrong codes typed in the last hour: {n} (kept an hour, to stop guessing).").format(
+                n=k.recent_code_failures
+            )
+        )
     lines += [
         "",
-        _("We never keep your name from Telegram, your messages' text, ID numbers or photos of children."),
+        _(
+            "We keep only the answers you give on these screens. We never keep your name from Telegram, your "
+            "other messages, ID numbers or photos of children."
+        ),
     ]
     return "\n".join(lines)
 

@@ -143,6 +143,21 @@ async def test_buttons_from_someone_elses_household_are_refused(bot: Harness, db
         assert await drafts.get(s, stranger_id, "family") == {}
 
 
+async def test_a_neighbour_with_a_family_of_their_own_only_ever_sees_their_own(bot: Harness) -> None:
+    gran, neighbour = person("Gran", 711, "en"), person("Neighbour", 712, "en")
+    for who, child in ((gran, "Ming"), (neighbour, "Hua")):
+        await at_child_name(bot, who)
+        await add_child(bot, who, child, 2015, 1, None)
+        await bot.press(who.who, "That is all")
+        await bot.press(who.who, "Not now")
+    # The neighbour replays the grandmother's buttons: they carry no household, so they act on the
+    # neighbour's own family, and nothing of the grandmother's is ever shown.
+    for data in ("menu:family", "menu:invite", "menu:consent"):
+        await bot.press_data(neighbour.who, data, bot.last_with_buttons(gran.who))
+    assert "Hua" in bot.all_text(neighbour.who)
+    assert "Ming" not in bot.all_text(neighbour.who)
+
+
 async def test_stale_button_from_an_earlier_screen(bot: Harness) -> None:
     gran = person("Gran", 707, "en")
     await bot.send(gran.who, "/start")

@@ -120,3 +120,23 @@ def test_areas_import_reports_file_and_line_and_imports_nothing(env: dict[str, s
     assert imported.returncode == 0, imported.stderr
     assert "3 created" in imported.stdout
     assert "450000-01-01" in cli("admin", "areas", "export", env=env).stdout
+
+
+def test_no_console_and_no_demo_on_a_production_database(env: dict[str, str]) -> None:
+    pg = {**env, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    for args in (("run",), ("console", "--demo")):
+        result = cli(*args, env=pg)
+        assert result.returncode == 2
+        assert "embedded SQLite database only" in result.stderr
+    # A database with real people in it gets no made-up caseworkers.
+    assert cli("db", "upgrade", env=env).returncode == 0
+    import sqlite3
+
+    path = env["DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO app_user (telegram_id, chat_id, locale, timezone, unreachable, created_at) "
+            "VALUES (12345, 12345, 'zh_Hans', 'Asia/Shanghai', 0, '2026-01-01 00:00:00')"
+        )
+    seeded = cli("demo", "seed", env=env)
+    assert seeded.returncode == 1 and "real account" in seeded.stderr

@@ -212,7 +212,7 @@ def test_wrong_numbers_print_an_error_and_the_console_goes_on(tmp_path: Path) ->
     assert "grandma> 500\n‼️ no button 500" in out
     # It went on: the language screen after the bad press, /who after the second, and /quit stopped it.
     assert "English" in out.split("grandma> 500")[0]
-    assert "* grandma (Telegram id 7000001" in out
+    assert "* grandma (Telegram id 900000000001001" in out
     assert out.count("grandma> /start") == 1
 
 
@@ -226,7 +226,7 @@ async def test_a_failing_handler_is_reported_and_the_console_goes_on(
 
     def build_with_a_bug(*args: object, **kwargs: object) -> Application:  # type: ignore[type-arg]
         app = real_build(*args, **kwargs)  # type: ignore[arg-type]
-        app.add_handler(MessageHandler(filters.Regex("^boom$"), boom), group=-1)
+        app.add_handler(MessageHandler(filters.Regex("^boom$"), boom), group=-2)
         return app
 
     monkeypatch.setattr(bot.console, "build_application", build_with_a_bug)

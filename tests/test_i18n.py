@@ -97,6 +97,10 @@ async def test_language_can_be_changed_mid_flow_without_losing_the_step(bot: Har
     await bot.send(gran.who, "/start")
     await bot.press(gran.who, "中文")
     await bot.press(gran.who, gran._("👵 I look after a child (grandparent or relative)"))
+    assert "我们怎样保护您的信息" in bot.screen(gran.who)
     await bot.send(gran.who, "/language")
     await bot.press(gran.who, "English")
-    assert "What would you like to do?" in bot.screen(gran.who)
+    # The same step again, now in English, and it still works.
+    assert "How we look after your information" in bot.screen(gran.who)
+    await bot.press(gran.who, "I agree")
+    assert "Has someone in your family already set up" in bot.screen(gran.who)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 from sqlalchemy import func, select
 
-from db.models import AuditEvent, BackupAdult, Child, ChildConsent, Household, Membership, Outbox, User
+from db.models import AuditEvent, BackupAdult, Child, ChildConsent, Draft, Household, Membership, Outbox, User
 from db.session import Database
 from tests.harness import Harness
 from tests.journeys import Speaker, add_child, create_household, family_code, join_with_code, person
@@ -40,7 +42,7 @@ async def test_privacy_shows_everything_kept(bot: Harness, locale: str) -> None:
     page = bot.screen(gran.who)
     for expected in (
         gran._("<b>What we keep about you</b>"),
-        gran._("Telegram number: {id}").format(id=801),
+        gran._("Telegram account number: {id}").format(id=801),
         "小明",
         "2018",
         "大塘小学",
@@ -101,6 +103,16 @@ async def test_delete_can_be_cancelled_and_confirmation_expires(bot: Harness, db
     assert bot.api.calls[-1].params.get("text", "").startswith("This button has expired")
     assert await rows(db, User) == 1
 
+    # A confirmation more than ten minutes after the request is refused too.
+    await bot.send(gran.who, "/deletemydata")
+    async with db.transaction() as s:
+        draft = await s.scalar(select(Draft).where(Draft.flow == "delete"))
+        assert draft is not None
+        draft.data = {"asked_at": (datetime.fromisoformat(draft.data["asked_at"]) - timedelta(minutes=11)).isoformat()}
+    await bot.press(gran.who, "Yes, delete everything")
+    assert bot.api.calls[-1].params.get("text", "").startswith("This button has expired")
+    assert await rows(db, User) == 1 and await rows(db, Child) == 1
+
 
 async def test_person_who_declines_keeps_no_child_data(bot: Harness, db: Database) -> None:
     someone = person("Neighbour", 841, "zh_Hans")
@@ -111,6 +123,9 @@ async def test_person_who_declines_keeps_no_child_data(bot: Harness, db: Databas
     assert "没关系。我们不会为您保存任何孩子的信息。" in bot.all_text(someone.who)
     assert someone._("📄 Read the rules again and set up") in bot.labels(someone.who)
     await bot.press_data(someone.who, "menu:add_child")
+    assert bot.api.calls[-1].params.get("text") == someone._(
+        "This button has expired. Please use the latest message, or tap /menu."
+    )
     assert await rows(db, Household) == 0
     await bot.send(someone.who, "/privacy")
     assert someone._(

@@ -71,8 +71,8 @@ async def lock_state(session: AsyncSession, telegram_id: int, now: datetime) -> 
         )
     ).all()
     if len(recent) >= MAX_FAILURES:
-        # Locked for an hour from the fifth failure in the window.
-        until = recent[MAX_FAILURES - 1] + LOCK_WINDOW
+        # Locked until the oldest of the last five failures leaves the window.
+        until = recent[-MAX_FAILURES] + LOCK_WINDOW
         if until > now:
             return LockState(True, until, len(recent))
     return LockState(False, None, len(recent))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Draft
 from db.types import utcnow
+
+# An unfinished flow is kept this long; after that its answers are deleted and the flow starts afresh.
+TTL = timedelta(hours=24)
 
 
 async def get(session: AsyncSession, user_id: int, flow: str) -> dict[str, Any]:
@@ -35,3 +39,15 @@ async def update(session: AsyncSession, user_id: int, flow: str, **values: Any) 
 
 async def clear(session: AsyncSession, user_id: int, flow: str) -> None:
     await session.execute(delete(Draft).where(Draft.user_id == user_id, Draft.flow == flow))
+
+
+async def age(session: AsyncSession, user_id: int, flow: str, now: datetime | None = None) -> timedelta | None:
+    """How long since the flow's last step; None when there is no draft."""
+    updated = await session.scalar(select(Draft.updated_at).where(Draft.user_id == user_id, Draft.flow == flow))
+    return None if updated is None else (now or utcnow()) - updated
+
+
+async def purge_stale(session: AsyncSession, now: datetime | None = None) -> int:
+    """Delete drafts untouched for longer than TTL (they may hold nicknames and names)."""
+    result = await session.execute(delete(Draft).where(Draft.updated_at < (now or utcnow()) - TTL))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

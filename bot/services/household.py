@@ -172,7 +172,7 @@ async def add_child(
     now: datetime | None = None,
 ) -> int:
     now = now or utcnow()
-    member = await membership(session, user_id, household_id)
+    await membership(session, user_id, household_id)
     check_birth(birth_year, birth_month, now)
     count = len((await session.scalars(select(Child.id).where(Child.household_id == household_id))).all())
     if count >= MAX_CHILDREN:
@@ -187,9 +187,6 @@ async def add_child(
     )
     session.add(child)
     await session.flush()
-    if member.kind == "parent":
-        # A parent adding their own child consents as they do it (they saw the notice first).
-        session.add(ChildConsent(child_id=child.id, user_id=user_id, given_at=now))
     session.add(AuditEvent(actor_user_id=user_id, action="child.add", subject=f"child:{child.id}"))
     await session.flush()
     return child.id

@@ -8,9 +8,10 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import caseworker
+from bot.services import caseworker, codes
 from bot.services import household as households
-from db.models import AuditEvent, Child, ChildConsent, CodeAttempt, Draft, Household, Membership, Outbox, User
+from db.models import AuditEvent, Child, ChildConsent, Draft, Household, InviteCode, Membership, Outbox, User
+from db.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ class Kept:
     posts: tuple[caseworker.PostView, ...]
     consents_given: int
     pending_messages: int
+    live_codes: int
+    unfinished_steps: bool
+    recent_code_failures: int
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,8 @@ class Deleted:
     consents_withdrawn: int
 
 
-async def what_we_keep(session: AsyncSession, user_id: int) -> Kept:
+async def what_we_keep(session: AsyncSession, user_id: int, now: datetime | None = None) -> Kept:
+    now = now or utcnow()
     user = await session.get_one(User, user_id)
     household_id = await households.household_of(session, user_id)
     view = await households.view(session, user_id=user_id, household_id=household_id) if household_id else None
@@ -56,6 +61,20 @@ async def what_we_keep(session: AsyncSession, user_id: int) -> Kept:
         posts=tuple(await caseworker.posts_of(session, user_id)),
         consents_given=int(consents or 0),
         pending_messages=int(pending or 0),
+        live_codes=int(
+            await session.scalar(
+                select(func.count())
+                .select_from(InviteCode)
+                .where(
+                    InviteCode.created_by_user_id == user_id, InviteCode.used_at.is_(None), InviteCode.expires_at > now
+                )
+            )
+            or 0
+        ),
+        unfinished_steps=bool(
+            await session.scalar(select(func.count()).select_from(Draft).where(Draft.user_id == user_id))
+        ),
+        recent_code_failures=(await codes.lock_state(session, user.telegram_id, now)).failures,
     )
 
 
@@ -66,7 +85,7 @@ async def delete_person(session: AsyncSession, user_id: int) -> Deleted:
     with them, so a child under 14 shows "consent pending" again. A household with nobody left is
     deleted with its children and backup adult. Audit rows lose the actor, keeping only what happened.
     """
-    user = await session.get_one(User, user_id)
+    await session.get_one(User, user_id)  # raises if the person is already gone
     household_id = await households.household_of(session, user_id)
     consents = int(
         await session.scalar(select(func.count()).select_from(ChildConsent).where(ChildConsent.user_id == user_id)) or 0
@@ -92,7 +111,7 @@ async def delete_person(session: AsyncSession, user_id: int) -> Deleted:
     await session.execute(update(AuditEvent).where(AuditEvent.actor_user_id == user_id).values(actor_user_id=None))
     await session.execute(delete(Outbox).where(Outbox.user_id == user_id))
     await session.execute(delete(Draft).where(Draft.user_id == user_id))
-    await session.execute(delete(CodeAttempt).where(CodeAttempt.telegram_id == user.telegram_id))
+    # Wrong-code attempts stay until they age out (an hour): deleting them would reset the lock on guessing.
     # Memberships, posts, consents, drafts and messages go by ON DELETE CASCADE; references elsewhere become NULL.
     await session.execute(delete(User).where(User.id == user_id))
     session.expunge_all()

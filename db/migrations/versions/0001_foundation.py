@@ -1,8 +1,8 @@
-"""foundation: areas, people, households, invites, outbox
+"""foundation
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 02:48:58.934001
+Create Date: 2026-11-29 03:18:35.539769
 """
 
 from collections.abc import Sequence
@@ -33,7 +33,8 @@ def upgrade() -> None:
     sa.Column('unreachable', sa.Boolean(), nullable=False),
     sa.Column('created_at', db.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_app_user')),
-    sa.UniqueConstraint('telegram_id', name=op.f('uq_app_user_telegram_id'))
+    sa.UniqueConstraint('telegram_id', name=op.f('uq_app_user_telegram_id')),
+    sqlite_autoincrement=True
     )
     op.create_table('area',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -45,7 +46,8 @@ def upgrade() -> None:
     sa.Column('is_sample', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['parent_id'], ['area.id'], name=op.f('fk_area_parent_id_area'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_area')),
-    sa.UniqueConstraint('code', name=op.f('uq_area_code'))
+    sa.UniqueConstraint('code', name=op.f('uq_area_code')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('area', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_area_parent_id'), ['parent_id'], unique=False)
@@ -54,7 +56,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('telegram_id', sa.BigInteger(), nullable=False),
     sa.Column('at', db.types.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_code_attempt'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_code_attempt')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('code_attempt', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_code_attempt_telegram_id'), ['telegram_id'], unique=False)
@@ -73,7 +76,8 @@ def upgrade() -> None:
     sa.Column('action', sa.String(length=48), nullable=False),
     sa.Column('subject', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['actor_user_id'], ['app_user.id'], name=op.f('fk_audit_event_actor_user_id_app_user'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_event'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_event')),
+    sqlite_autoincrement=True
     )
     op.create_table('caseworker_post',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -84,7 +88,8 @@ def upgrade() -> None:
     sa.Column('verified_at', db.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['area_id'], ['area.id'], name=op.f('fk_caseworker_post_area_id_area'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], name=op.f('fk_caseworker_post_user_id_app_user'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_caseworker_post'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_caseworker_post')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('caseworker_post', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_caseworker_post_area_id'), ['area_id'], unique=False)
@@ -103,7 +108,8 @@ def upgrade() -> None:
     sa.Column('village_id', sa.Integer(), nullable=False),
     sa.Column('created_at', db.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['village_id'], ['area.id'], name=op.f('fk_household_village_id_area'), ondelete='RESTRICT'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_household'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_household')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('household', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_household_village_id'), ['village_id'], unique=False)
@@ -125,7 +131,8 @@ def upgrade() -> None:
     sa.Column('telegram_message_id', sa.BigInteger(), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], name=op.f('fk_outbox_user_id_app_user'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),
-    sa.UniqueConstraint('dedupe_key', name=op.f('uq_outbox_dedupe_key'))
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_outbox_dedupe_key')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_status_due', ['status', 'due_at'], unique=False)
@@ -141,7 +148,8 @@ def upgrade() -> None:
     sa.Column('created_at', db.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['added_by_user_id'], ['app_user.id'], name=op.f('fk_backup_adult_added_by_user_id_app_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['household_id'], ['household.id'], name=op.f('fk_backup_adult_household_id_household'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_backup_adult'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_backup_adult')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('backup_adult', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_backup_adult_household_id'), ['household_id'], unique=False)
@@ -155,7 +163,8 @@ def upgrade() -> None:
     sa.Column('school', sa.String(length=64), nullable=True),
     sa.Column('created_at', db.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['household_id'], ['household.id'], name=op.f('fk_child_household_id_household'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_child'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_child')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('child', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_child_household_id'), ['household_id'], unique=False)
@@ -177,7 +186,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['household_id'], ['household.id'], name=op.f('fk_invite_code_household_id_household'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['used_by_user_id'], ['app_user.id'], name=op.f('fk_invite_code_used_by_user_id_app_user'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_invite_code')),
-    sa.UniqueConstraint('code_hash', name=op.f('uq_invite_code_code_hash'))
+    sa.UniqueConstraint('code_hash', name=op.f('uq_invite_code_code_hash')),
+    sqlite_autoincrement=True
     )
     op.create_table('membership',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -189,7 +199,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['household_id'], ['household.id'], name=op.f('fk_membership_household_id_household'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], name=op.f('fk_membership_user_id_app_user'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_membership')),
-    sa.UniqueConstraint('household_id', 'user_id', name=op.f('uq_membership_household_id'))
+    sa.UniqueConstraint('household_id', 'user_id', name=op.f('uq_membership_household_id')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('membership', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_membership_household_id'), ['household_id'], unique=False)
@@ -203,7 +214,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['child_id'], ['child.id'], name=op.f('fk_child_consent_child_id_child'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], name=op.f('fk_child_consent_user_id_app_user'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_child_consent')),
-    sa.UniqueConstraint('child_id', 'user_id', name=op.f('uq_child_consent_child_id'))
+    sa.UniqueConstraint('child_id', 'user_id', name=op.f('uq_child_consent_child_id')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('child_consent', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_child_consent_child_id'), ['child_id'], unique=False)

@@ -1,0 +1,26 @@
+"""Periodic clean-up of data that has served its purpose (PIPL Art. 19, 47: keep no longer than needed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services import codes, drafts
+from db.models import CodeAttempt
+from db.types import utcnow
+
+
+@dataclass(frozen=True)
+class Purged:
+    drafts: int
+    code_attempts: int
+
+
+async def purge(session: AsyncSession, now: datetime | None = None) -> Purged:
+    now = now or utcnow()
+    stale_drafts = await drafts.purge_stale(session, now)
+    attempts = await session.execute(delete(CodeAttempt).where(CodeAttempt.at < now - codes.LOCK_WINDOW))
+    return Purged(stale_drafts, int(attempts.rowcount or 0))  # type: ignore[attr-defined]

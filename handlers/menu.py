@@ -11,7 +11,7 @@ from bot.services import household as households
 from bot.services.codes import pretty
 from bot.services.errors import NotAllowed
 from bot.services.household import IssuedCode
-from handlers import privacy
+from handlers import members, privacy
 from handlers.common import MENU, Ctx, esc, expired, load, say, show
 
 END = ConversationHandler.END
@@ -132,7 +132,7 @@ async def on_family(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int |
         family_text(c, h),
         [
             [(c._("➕ Add a child"), "menu:add_child"), (c._("🔗 Invite family"), "menu:invite")],
-            [(c._("🤝 Backup adult"), "menu:backup")],
+            [(c._("🤝 Backup adult"), "menu:backup"), (c._("👥 Family members"), "menu:members")],
         ],
     )
     return END
@@ -211,6 +211,7 @@ def leaving_handlers() -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, ob
         CallbackQueryHandler(on_post, pattern=r"^menu:post$"),
         CallbackQueryHandler(privacy.on_privacy, pattern=r"^menu:privacy$"),
         CallbackQueryHandler(privacy.on_delete_answer, pattern=r"^del:"),
+        *members.handlers(),
     ]
 
 

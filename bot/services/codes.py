@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import CodeAttempt, InviteCode
@@ -90,18 +90,3 @@ async def clear_failures(session: AsyncSession, telegram_id: int) -> None:
 
 async def find_by_code(session: AsyncSession, code: str) -> InviteCode | None:
     return await session.scalar(select(InviteCode).where(InviteCode.code_hash == code_hash(code)))
-
-
-async def count_live(session: AsyncSession, household_id: int, now: datetime) -> int:
-    return int(
-        await session.scalar(
-            select(func.count())
-            .select_from(InviteCode)
-            .where(
-                InviteCode.household_id == household_id,
-                InviteCode.used_at.is_(None),
-                InviteCode.expires_at > now,
-            )
-        )
-        or 0
-    )

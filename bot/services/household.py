@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -342,6 +342,94 @@ async def other_members(session: AsyncSession, household_id: int, user_id: int) 
                 .join(Membership, Membership.user_id == User.id)
                 .where(Membership.household_id == household_id, User.id != user_id)
                 .order_by(Membership.id)
+            )
+        ).all()
+    )
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    membership_id: int
+    user_id: int
+    relation: str
+    kind: str
+    removable: bool
+
+
+async def members_for(session: AsyncSession, *, user_id: int, household_id: int) -> list[MemberRow]:
+    """The household's members as the acting person sees them, with whom they may remove."""
+    actor = await membership(session, user_id, household_id)
+    rows = (
+        await session.scalars(select(Membership).where(Membership.household_id == household_id).order_by(Membership.id))
+    ).all()
+    invited_by_actor = set(
+        (
+            await session.scalars(
+                select(InviteCode.used_by_user_id).where(
+                    InviteCode.household_id == household_id, InviteCode.created_by_user_id == user_id
+                )
+            )
+        ).all()
+    )
+    return [MemberRow(m.id, m.user_id, m.relation, m.kind, _may_remove(actor, m, invited_by_actor)) for m in rows]
+
+
+def _may_remove(actor: Membership, target: Membership, invited_by_actor: set[int | None]) -> bool:
+    # Parents are the legal guardians and may remove anyone else; others only whom they let in themselves.
+    if target.user_id == actor.user_id:
+        return False
+    return actor.kind == "parent" or target.user_id in invited_by_actor
+
+
+async def remove_member(
+    session: AsyncSession, *, user_id: int, household_id: int, membership_id: int
+) -> tuple[User, str]:
+    """Take someone off the family page (a code that reached the wrong person, a family that changed).
+
+    Returns the removed person and their relation, for the notice they are sent.
+    """
+    rows = await members_for(session, user_id=user_id, household_id=household_id)
+    target = next((r for r in rows if r.membership_id == membership_id), None)
+    if target is None or not target.removable:
+        raise NotAllowed
+    child_ids = select(Child.id).where(Child.household_id == household_id).scalar_subquery()
+    await session.execute(
+        delete(ChildConsent).where(ChildConsent.user_id == target.user_id, ChildConsent.child_id.in_(child_ids))
+    )
+    await session.execute(delete(Membership).where(Membership.id == membership_id))
+    session.add(AuditEvent(actor_user_id=user_id, action="household.remove", subject=f"household:{household_id}"))
+    await session.flush()
+    return await session.get_one(User, target.user_id), target.relation
+
+
+async def cancel_codes(session: AsyncSession, *, user_id: int, household_id: int, now: datetime | None = None) -> int:
+    """End every unused family code this person made for the household; returns how many."""
+    now = now or utcnow()
+    await membership(session, user_id, household_id)
+    result = await session.execute(
+        update(InviteCode)
+        .where(
+            InviteCode.household_id == household_id,
+            InviteCode.created_by_user_id == user_id,
+            InviteCode.used_at.is_(None),
+            InviteCode.expires_at > now,
+        )
+        .values(expires_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def live_codes(session: AsyncSession, *, user_id: int, household_id: int, now: datetime | None = None) -> int:
+    now = now or utcnow()
+    return len(
+        (
+            await session.scalars(
+                select(InviteCode.id).where(
+                    InviteCode.household_id == household_id,
+                    InviteCode.created_by_user_id == user_id,
+                    InviteCode.used_at.is_(None),
+                    InviteCode.expires_at > now,
+                )
             )
         ).all()
     )

@@ -8,6 +8,8 @@ from bot import labels
 from bot.i18n import Tr
 from bot.services import household as households
 from bot.services import outbox
+from db.models import User
+from db.types import utcnow
 
 
 async def joined(session: AsyncSession, household_id: int, user_id: int, relation: str) -> list[int]:
@@ -52,3 +54,20 @@ async def consent_given(session: AsyncSession, household_id: int, user_id: int, 
         if new_id is not None:
             ids.append(new_id)
     return ids
+
+
+async def removed(session: AsyncSession, household_id: int, person: User, by_relation: str) -> list[int]:
+    """Tell someone they were taken off a family page, and by whom (never silently)."""
+    tr = Tr(person.locale, person.timezone)
+    text = tr.gettext("You are no longer on a family page here: the child's {who} removed you.").format(
+        who=labels.relation(tr, by_relation)
+    )
+    new_id = await outbox.enqueue(
+        session,
+        user_id=person.id,
+        chat_id=person.chat_id,
+        kind="household.removed",
+        text=text,
+        dedupe_key=f"household:{household_id}:removed:{person.id}:{utcnow().isoformat()}",
+    )
+    return [new_id] if new_id is not None else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from zoneinfo import ZoneInfo
 
 from telegram.constants import ParseMode
 from telegram.ext import Application, ContextTypes, Defaults
@@ -14,6 +15,7 @@ from bot.dispatcher import Dispatcher
 from bot.persistence import SqlConversationPersistence
 from bot.ratelimit import RateLimiter
 from bot.runtime import Runtime
+from bot.services import notify
 from bot.services.housekeeping import purge
 from db.session import Database
 
@@ -70,7 +72,10 @@ async def housekeeping(context: ContextTypes.DEFAULT_TYPE) -> None:
     rt: Runtime = context.application.bot_data[Runtime.KEY]
     async with rt.db.transaction() as session:
         purged = await purge(session)
+        today = rt.clock().astimezone(ZoneInfo(rt.settings.default_timezone)).date()
+        reviews = await notify.contacts_review(session, admin_telegram_ids=rt.settings.admin_telegram_ids, today=today)
     log.info("housekeeping: %d stale drafts, %d old code attempts removed", purged.drafts, purged.code_attempts)
+    await rt.dispatcher.deliver(reviews)
 
 
 def _file_url(base_url: str) -> str:

@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         "--post", required=True, choices=["child-director", "township-supervisor", "county-officer", "admin"]
     )
     invite.add_argument("--area", required=True, help="area code, e.g. 451321-02-S1 for a village")
+    invite.add_argument("--phone", help="a work phone shown to families in the directory (optional)")
     invite.set_defaults(func=_admin_invite)
 
     areas = admin.add_parser("areas", help="county, townships and villages").add_subparsers(dest="areas_command")
@@ -81,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     exp = areas.add_parser("export", help="write areas as CSV")
     exp.add_argument("file", type=Path, nargs="?", help="default: standard output")
     exp.set_defaults(func=_areas_export)
+    contacts = admin.add_parser("contacts", help="the directory of help").add_subparsers(dest="contacts_command")
+    cimp = contacts.add_parser("import", help="load contacts from CSV (all or nothing)")
+    cimp.add_argument("file", type=Path)
+    cimp.add_argument("--replace", action="store_true", help="also remove contacts that are not in the file")
+    cimp.set_defaults(func=_contacts_import)
+    cexp = contacts.add_parser("export", help="write contacts as CSV")
+    cexp.add_argument("file", type=Path, nargs="?", help="default: standard output")
+    cexp.set_defaults(func=_contacts_export)
     return p
 
 
@@ -145,7 +154,7 @@ def _admin_invite(settings: Settings, args: argparse.Namespace) -> int:
         db = await prepare_database(settings)
         try:
             async with db.transaction() as session:
-                issued = await caseworker.issue_invite(session, post=args.post, area_code=args.area)
+                issued = await caseworker.issue_invite(session, post=args.post, area_code=args.area, phone=args.phone)
         except Invalid as exc:
             print(f"guardian-bot: cannot issue invite: {exc.reason} {exc.details}", file=sys.stderr)
             return 2
@@ -213,6 +222,51 @@ def _areas_export(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await db.dispose()
         print(f"exported {count} areas to {args.file}", file=sys.stderr)
+        return 0
+
+    return asyncio.run(go())
+
+
+def _contacts_import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.main import prepare_database
+    from bot.services.contacts import ContactImportError, import_contacts_file
+
+    async def go() -> int:
+        db = await prepare_database(settings)
+        try:
+            summary = await import_contacts_file(db, args.file, replace=args.replace)
+        except ContactImportError as exc:
+            for line in exc.errors:
+                print(line, file=sys.stderr)
+            print("nothing was imported", file=sys.stderr)
+            return 1
+        finally:
+            await db.dispose()
+        print(
+            f"imported: {summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged, "
+            f"{summary.removed} removed"
+        )
+        return 0
+
+    return asyncio.run(go())
+
+
+def _contacts_export(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.main import prepare_database
+    from bot.services.contacts import export_contacts_csv
+
+    async def go() -> int:
+        db = await prepare_database(settings)
+        try:
+            async with db.transaction() as session:
+                if args.file is None:
+                    await export_contacts_csv(session, sys.stdout)
+                    return 0
+                with args.file.open("w", encoding="utf-8", newline="") as out:
+                    count = await export_contacts_csv(session, out)
+        finally:
+            await db.dispose()
+        print(f"exported {count} contacts to {args.file}", file=sys.stderr)
         return 0
 
     return asyncio.run(go())

@@ -7,7 +7,7 @@ Telegram sends language codes such as `zh`, `zh-hans`, `zh-cn`, `zh-hant`, `en-U
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -91,6 +91,10 @@ class Tr:
         day = _babel_format_date(local.date(), "medium", locale=loc)
         time = _babel_format_time(local, "short", tzinfo=zone, locale=loc)
         return str(get_datetime_format("medium", locale=loc)).replace("{1}", day).replace("{0}", time)
+
+    def date_only(self, value: date, fmt: str = "medium") -> str:
+        """A calendar date that has no time zone (a verification date, a birthday)."""
+        return _babel_format_date(value, fmt, locale=babel_locale(self.locale))
 
     def date(self, value: datetime, fmt: str = "long") -> str:
         local = value.astimezone(ZoneInfo(self.timezone))

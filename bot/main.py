@@ -18,12 +18,14 @@ log = logging.getLogger(__name__)
 async def prepare_database(settings: Settings, *, seed: bool = True) -> Database:
     """Open the database, apply migrations, and load the shipped areas into an empty table."""
     from bot.services.areas import ensure_default_areas
+    from bot.services.contacts import ensure_default_contacts
 
     db = Database(settings.database_url)
     await upgrade(db)
     if seed:
         async with db.transaction() as session:
             await ensure_default_areas(session)
+            await ensure_default_contacts(session)
     return db
 
 

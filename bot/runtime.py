@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from db.session import Database
+from db.types import utcnow
 
 if TYPE_CHECKING:
     from bot.dispatcher import Dispatcher
@@ -17,5 +20,7 @@ class Runtime:
     settings: Settings
     db: Database
     dispatcher: Dispatcher
+    # The time now; tests move it (opening hours, deadlines) without sleeping.
+    clock: Callable[[], datetime] = field(default=utcnow)
 
     KEY = "runtime"

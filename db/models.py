@@ -6,7 +6,7 @@ year-month only; the backup adult by the name, relation and phone the guardian c
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -181,6 +181,7 @@ class InviteCode(Base):
     kind: Mapped[str] = mapped_column(String(16))  # household | caseworker
     household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"))
     post_level: Mapped[str | None] = mapped_column(String(16))  # village | township | county | admin
+    post_phone: Mapped[str | None] = mapped_column(String(20))
     area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id", ondelete="RESTRICT"))
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -209,10 +210,43 @@ class CaseworkerPost(Base):
     area_id: Mapped[int] = mapped_column(ForeignKey("area.id", ondelete="RESTRICT"), index=True)
     level: Mapped[str] = mapped_column(String(16))  # village | township | county | admin
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A work phone the administrator gave with the invite, shown in the directory; never a private number.
+    phone: Mapped[str | None] = mapped_column(String(20))
     verified_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="posts")
     area: Mapped[Area] = relationship()
+
+
+class Contact(Base):
+    """A place or service that can help: a hotline, the township clinic, the county civil-affairs bureau.
+
+    `scope` is "CN" (national), "GX" (Guangxi) or "area" with `area_id` set (county, township or village).
+    `categories` are the needs it serves (see `bot.services.contacts.CATEGORIES`); `hours` is a small
+    opening-hours language parsed by `bot.services.hours` ("24h", "mon-fri 08:30-11:30 14:30-17:30", ...).
+    """
+
+    __tablename__ = "contact"
+    __table_args__ = NO_ID_REUSE
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(48), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(96))
+    kind: Mapped[str] = mapped_column(String(32))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    scope: Mapped[str] = mapped_column(String(8))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id", ondelete="RESTRICT"), index=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    hours: Mapped[str] = mapped_column(String(120))
+    address_zh: Mapped[str] = mapped_column(String(120), default="")
+    address_en: Mapped[str] = mapped_column(String(160), default="")
+    helps_zh: Mapped[str] = mapped_column(String(80))
+    helps_en: Mapped[str] = mapped_column(String(140))
+    source: Mapped[str] = mapped_column(String(200))
+    verified_on: Mapped[date]
+    is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)  # order within the file, for stable ranking
 
 
 class Draft(Base):

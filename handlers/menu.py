@@ -11,7 +11,7 @@ from bot.services import household as households
 from bot.services.codes import pretty
 from bot.services.errors import NotAllowed
 from bot.services.household import IssuedCode
-from handlers import members, privacy
+from handlers import find_help, members, privacy
 from handlers.common import MENU, Ctx, esc, expired, load, say, show
 
 END = ConversationHandler.END
@@ -46,7 +46,7 @@ async def show_menu(c: Ctx, *, new_message: bool = False) -> None:
         rows.append([(_("🏠 Start"), "menu:setup")])
         rows.append([(_("🔑 I have a code"), "menu:code")])
     rows.append([(_("🔒 My information"), "menu:privacy"), (_("🌐 Language"), "menu:language")])
-    rows.append([(_("❓ Help"), "menu:help")])
+    rows.append([(_("🆘 Find help"), "menu:help")])
     await show(c, "\n".join(lines), rows, menu=False, new_message=new_message)
 
 
@@ -73,28 +73,6 @@ async def on_menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     c = await load(update, context)
     await _end_flows(c)
     await show_menu(c)
-    return END
-
-
-async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    c = await load(update, context)
-    await _end_flows(c)
-    _ = c._
-    text = "\n\n".join(
-        [
-            _("<b>How this bot helps</b>"),
-            _(
-                "It links the grandparents who care for a child with the parents working away, and with the "
-                "village child director when help is needed."
-            ),
-            _(
-                "/menu – all choices\n/language – 中文 or English\n/privacy – what we keep about you\n"
-                "/deletemydata – delete it\n/start – set up again"
-            ),
-            _("In danger now? Call 110 (police), 120 (ambulance) or 119 (fire)."),
-        ]
-    )
-    await show(c, text)
     return END
 
 
@@ -199,12 +177,10 @@ def leaving_handlers() -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, ob
     """Commands and menu buttons that leave any flow; the same handlers serve outside a flow."""
     return [
         CommandHandler(["menu", "cancel"], on_menu),
-        CommandHandler("help", on_help),
         CommandHandler("language", on_language),
         CommandHandler("privacy", privacy.on_privacy),
         CommandHandler("deletemydata", privacy.on_delete),
         CallbackQueryHandler(on_menu, pattern=rf"^{MENU}$"),
-        CallbackQueryHandler(on_help, pattern=r"^menu:help$"),
         CallbackQueryHandler(on_language, pattern=r"^menu:language$"),
         CallbackQueryHandler(on_family, pattern=r"^menu:family$"),
         CallbackQueryHandler(on_invite, pattern=r"^menu:invite$"),
@@ -212,6 +188,7 @@ def leaving_handlers() -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, ob
         CallbackQueryHandler(privacy.on_privacy, pattern=r"^menu:privacy$"),
         CallbackQueryHandler(privacy.on_delete_answer, pattern=r"^del:"),
         *members.handlers(),
+        *find_help.handlers(),
     ]
 
 

@@ -79,7 +79,22 @@ def test_upgrade_then_check_is_healthy(env: dict[str, str]) -> None:
     assert upgraded.returncode == 0, upgraded.stderr
     after = cli("check", env=env)
     assert after.returncode == 0, after.stdout
-    assert after.stdout.count("ok   ") == 4
+    for name in ("configuration", "database reachable and migrated", "content files valid", "catalogs complete"):
+        assert f"ok   {name}" in after.stdout
+
+
+def test_check_reports_contacts_not_verified_for_180_days(env: dict[str, str], tmp_path: Path) -> None:
+    from bot.services.contacts import DEFAULT_CONTACTS_CSV
+
+    rows = DEFAULT_CONTACTS_CSV.read_text(encoding="utf-8").splitlines()
+    header, first = rows[0], rows[1]
+    old = tmp_path / "old.csv"
+    old.write_text(header + "\n" + first.replace("2026-11-29", "2025-01-02") + "\n", encoding="utf-8")
+    assert cli("admin", "contacts", "import", str(old), env=env).returncode == 0
+    result = cli("check", env=env)
+    assert result.returncode == 0, result.stdout  # work for an administrator, not a broken installation
+    assert "warn 1 contact(s) last verified more than 180 days ago:" in result.stdout
+    assert "cn-110-police" in result.stdout
 
 
 def test_admin_invite_prints_a_single_use_code_and_link(env: dict[str, str]) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot.services import codes
+from bot.services import codes, validate
 from bot.services.errors import Invalid
 from db.models import Area, AuditEvent, CaseworkerPost, InviteCode, User
 from db.types import utcnow
@@ -30,6 +30,7 @@ class PostView:
     area_zh: str  # the area path as a person reads it, e.g. 大塘镇示例一村
     area_en: str
     area_id: int
+    phone: str | None = None  # the work phone given with the invite, if any
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,14 @@ async def issue_invite(
     *,
     post: str,
     area_code: str,
+    phone: str | None = None,
     created_by_user_id: int | None = None,
     now: datetime | None = None,
 ) -> IssuedInvite:
     now = now or utcnow()
     if post not in POSTS:
         raise Invalid("unknown_post", post=post)
+    work_phone = validate.phone(phone) if phone else None
     level, area_level = POSTS[post]
     area = await session.scalar(select(Area).where(Area.code == area_code))
     if area is None:
@@ -75,6 +78,7 @@ async def issue_invite(
             code_hash=codes.code_hash(code),
             kind="caseworker",
             post_level=level,
+            post_phone=work_phone,
             area_id=area.id,
             created_by_user_id=created_by_user_id,
             created_at=now,
@@ -110,6 +114,7 @@ async def redeem(session: AsyncSession, *, user_id: int, invite_id: int, now: da
     else:
         existing.active = True
         existing.verified_at = now
+    existing.phone = invite.post_phone
     user = await session.get_one(User, user_id)
     user.role = "caseworker"
     await session.flush()
@@ -124,7 +129,7 @@ async def post_view(session: AsyncSession, post_id: int) -> PostView:
     )
     assert post is not None
     zh, en = await _area_names(session, post.area)
-    return PostView(post.id, post.level, zh, en, post.area_id)
+    return PostView(post.id, post.level, zh, en, post.area_id, post.phone)
 
 
 async def posts_of(session: AsyncSession, user_id: int) -> list[PostView]:

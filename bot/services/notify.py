@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import html
+from datetime import date
+
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
 from bot.i18n import Tr
+from bot.services import contacts, outbox
 from bot.services import household as households
-from bot.services import outbox
-from db.models import User
+from db.models import CaseworkerPost, User
 from db.types import utcnow
 
 
@@ -71,3 +75,46 @@ async def removed(session: AsyncSession, household_id: int, person: User, by_rel
         dedupe_key=f"household:{household_id}:removed:{person.id}:{utcnow().isoformat()}",
     )
     return [new_id] if new_id is not None else []
+
+
+async def contacts_review(session: AsyncSession, *, admin_telegram_ids: frozenset[int], today: date) -> list[int]:
+    """Once a month, tell the county's administrators which directory entries are due for checking."""
+    stale = await contacts.stale_contacts(session, today=today)
+    if not stale:
+        return []
+    admins = (
+        await session.scalars(
+            select(User)
+            .outerjoin(CaseworkerPost, (CaseworkerPost.user_id == User.id) & CaseworkerPost.active.is_(True))
+            .where(or_(User.telegram_id.in_(admin_telegram_ids), CaseworkerPost.level == "admin"))
+            .distinct()
+        )
+    ).all()
+    ids: list[int] = []
+    for admin in admins:
+        tr = Tr(admin.locale, admin.timezone)
+        lines = [
+            tr.ngettext(
+                "📋 {n} directory entry was last checked more than 180 days ago. Please check it, then import "
+                "the corrected list with 'guardian-bot admin contacts import'.",
+                "📋 {n} directory entries were last checked more than 180 days ago. Please check them, then "
+                "import the corrected list with 'guardian-bot admin contacts import'.",
+                len(stale),
+            ).format(n=len(stale))
+        ]
+        for contact in stale[:15]:
+            name = contact.name_zh if tr.locale == "zh_Hans" else contact.name_en
+            lines.append(f"• {html.escape(name)} ({contact.phone}) · {tr.date_only(contact.verified_on)}")
+        if len(stale) > 15:
+            lines.append(tr.gettext("… and {n} more.").format(n=len(stale) - 15))
+        new_id = await outbox.enqueue(
+            session,
+            user_id=admin.id,
+            chat_id=admin.chat_id,
+            kind="contacts.review",
+            text="\n".join(lines),
+            dedupe_key=f"contacts-review:{today:%Y-%m}:{admin.id}",
+        )
+        if new_id is not None:
+            ids.append(new_id)
+    return ids

@@ -21,7 +21,7 @@ from handlers.common import expired, load
 COMMANDS = [
     ("start", N_("Start or set up again")),
     ("menu", N_("All choices")),
-    ("help", N_("How this bot helps")),
+    ("help", N_("Find help near you")),
     ("language", N_("中文 / English")),
     ("privacy", N_("What we keep about you")),
     ("deletemydata", N_("Delete your information")),

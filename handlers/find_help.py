@@ -231,7 +231,10 @@ async def on_card(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await c.query.answer()
     chat = c.update.effective_chat
     assert chat is not None
-    await c.context.bot.send_contact(chat.id, phone_number=entry.phone, first_name=name[:64])
+    # Telegram keeps names to 64 characters a field; a long official name continues in the last name.
+    await c.context.bot.send_contact(
+        chat.id, phone_number=entry.phone, first_name=name[:64], last_name=name[64:128] or None
+    )
 
 
 def _tail(c: Ctx) -> str:

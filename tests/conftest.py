@@ -82,9 +82,11 @@ def settings(db: Database) -> Settings:
 @pytest.fixture
 async def bot(settings: Settings, db: Database) -> AsyncIterator[Harness]:
     from bot.services.areas import ensure_default_areas
+    from bot.services.contacts import ensure_default_contacts
 
     async with db.transaction() as session:
         await ensure_default_areas(session)
+        await ensure_default_contacts(session)
     harness = await start_harness(settings, db)
     try:
         yield harness

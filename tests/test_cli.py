@@ -155,3 +155,31 @@ def test_no_console_and_no_demo_on_a_production_database(env: dict[str, str]) ->
         )
     seeded = cli("demo", "seed", env=env)
     assert seeded.returncode == 1 and "real account" in seeded.stderr
+
+
+def test_contacts_import_reports_bad_rows_and_imports_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    from bot.services.contacts import COLUMNS
+
+    good = "gx-test,测试热线,Test line,hotline,protection,GX,12345,24h,,,帮忙,Helps,brief,2026-11-29,0"
+    bad = tmp_path / "contacts.csv"
+    bad.write_text(
+        ",".join(COLUMNS)
+        + "\n"
+        + good
+        + "\n"
+        + good.replace("gx-test", "bad-phone").replace(",12345,", ",call me,")
+        + "\n"
+        + good.replace("gx-test", "bad-category").replace(",protection,", ",gossip,")
+        + "\n"
+        + good.replace("gx-test", "bad-area").replace(",GX,", ",999999,")
+        + "\n",
+        encoding="utf-8",
+    )
+    before = cli("admin", "contacts", "export", env=env).stdout
+    result = cli("admin", "contacts", "import", str(bad), env=env)
+    assert result.returncode == 1
+    for line in (3, 4, 5):
+        assert f"{bad}:{line}:" in result.stderr
+    assert "nothing was imported" in result.stderr
+    after = cli("admin", "contacts", "export", env=env).stdout
+    assert after == before and "gx-test" not in after

@@ -77,6 +77,19 @@ def test_at_most_five_and_only_the_need_asked_for() -> None:
     assert rank(many, "health", WEDNESDAY_MORNING) == []
 
 
+def test_for_an_emergency_110_120_119_come_before_the_nearest_hospital() -> None:
+    emergency = [
+        entry("county-hospital", "county", ("emergency",), "24h", 1),
+        entry("cn-120", "national", ("emergency",), "24h", 3, kind="ambulance"),
+        entry("cn-110", "national", ("emergency",), "24h", 2, kind="police"),
+    ]
+    assert [r.entry.key for r in rank(emergency, "emergency", WEDNESDAY_NIGHT)] == [
+        "cn-110",
+        "cn-120",
+        "county-hospital",
+    ]
+
+
 def test_a_verified_caseworker_comes_first_on_their_level() -> None:
     post = PostView(id=1, level="village", area_zh="大塘镇大塘一村", area_en="Datang Village 1", area_id=10, phone=None)
     verified = entry("p1", "village", ("protection",), OFFICE, -1, post=post, kind="child_director")

@@ -30,6 +30,7 @@ NEEDS = (
 )
 # Needs where a child may be in danger right now: 110 / 120 / 119 are shown before anything else.
 MAY_BE_EMERGENCY = frozenset({"emergency", "protection", "health", "mental_health", "women_family"})
+EMERGENCY_KINDS = frozenset({"police", "ambulance", "fire"})
 LEVELS = ("village", "township", "county", "province", "national")
 MAX_ENTRIES = 5
 CONTACT_TZ = "Asia/Shanghai"  # the directory is for a county in China; hours are local there
@@ -97,7 +98,20 @@ def rank(entries: Iterable[Entry], need: str, now: datetime, *, limit: int = MAX
         is_open = hours.is_open(parsed, now, CONTACT_TZ)
         opens = None if is_open else hours.next_opening(parsed, now, CONTACT_TZ)
         ranked.append(Ranked(entry, is_open, opens))
-    ranked.sort(key=lambda r: (not r.open_now, LEVELS.index(r.entry.level), r.entry.position, r.entry.key))
+
+    def first_for_emergencies(r: Ranked) -> bool:
+        # For an emergency, 110 / 120 / 119 come before any hospital, however near.
+        return not (need == "emergency" and r.entry.kind in EMERGENCY_KINDS)
+
+    ranked.sort(
+        key=lambda r: (
+            not r.open_now,
+            first_for_emergencies(r),
+            LEVELS.index(r.entry.level),
+            r.entry.position,
+            r.entry.key,
+        )
+    )
     return ranked[:limit]
 
 

@@ -104,7 +104,7 @@ async def contacts_review(session: AsyncSession, *, admin_telegram_ids: frozense
         ]
         for contact in stale[:15]:
             name = contact.name_zh if tr.locale == "zh_Hans" else contact.name_en
-            lines.append(f"• {html.escape(name)} ({contact.phone}) · {tr.date_only(contact.verified_on)}")
+            lines.append(f"• {html.escape(name, quote=False)} ({contact.phone}) · {tr.date_only(contact.verified_on)}")
         if len(stale) > 15:
             lines.append(tr.gettext("… and {n} more.").format(n=len(stale) - 15))
         new_id = await outbox.enqueue(

@@ -78,7 +78,7 @@ async def _stale_contacts(settings: Settings) -> list[str]:
     """Reported, not failed: an old verification date is work for an administrator, not a broken bot."""
     from zoneinfo import ZoneInfo
 
-    from bot.services.contacts import stale_contacts
+    from bot.services.contacts import sample_count, stale_contacts
     from db.session import Database
     from db.types import utcnow
 
@@ -86,6 +86,7 @@ async def _stale_contacts(settings: Settings) -> list[str]:
     try:
         async with db.transaction() as session:
             stale = await stale_contacts(session, today=utcnow().astimezone(ZoneInfo(settings.default_timezone)).date())
+            samples = await sample_count(session)
     finally:
         await db.dispose()
     if stale:
@@ -94,6 +95,9 @@ async def _stale_contacts(settings: Settings) -> list[str]:
             print(f"     {contact.key}: {contact.name_en} ({contact.phone}), verified {contact.verified_on}")
     else:
         print("ok   contacts verified within 180 days")
+    if samples:
+        print(f"warn {samples} sample contact(s) with made-up numbers are still shown to families;")
+        print("     import the verified county list: guardian-bot admin contacts import FILE.csv --replace")
     return []
 
 

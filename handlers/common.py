@@ -154,3 +154,19 @@ async def expired(c: Ctx) -> None:
         await answer(c, c._("This button has expired. Please use the latest message, or tap /menu."), alert=True)
     else:
         await say(c, c._("That is no longer possible here. Tap /menu to start again."))
+
+
+RESUME = "family:resume"
+RESUME_LABEL = N_("↩️ Continue where I was")
+
+
+async def resume_row(c: Ctx) -> list[list[Button]]:
+    """A way back into an unfinished setup, for screens that can be opened in the middle of it."""
+    from bot.services import drafts  # a service; imported here to keep this module's imports light
+
+    async with c.rt.db.transaction() as session:
+        age = await drafts.age(session, c.person.id, "family")
+        state = (await drafts.get(session, c.person.id, "family")).get("state")
+    if age is None or age > drafts.TTL or not state:
+        return []
+    return [[(c._(RESUME_LABEL), RESUME)]]

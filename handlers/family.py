@@ -27,7 +27,7 @@ from bot.services import validate as check
 from bot.services.errors import Invalid, NotAllowed
 from db.types import utcnow
 from handlers import menu
-from handlers.common import BACK, Ctx, esc, expired, load, say, show
+from handlers.common import BACK, RESUME, Ctx, esc, expired, load, say, show
 
 FLOW = "family"
 END = ConversationHandler.END
@@ -463,6 +463,17 @@ async def on_menu_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if member is None or member.kind != "parent" or not h.consent_pending:
         return await refuse(c)
     return await ask_consent(c)
+
+
+async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int | None:
+    """Back into an unfinished setup after looking something up (help, the family page)."""
+    c = await load(update, context)
+    async with c.rt.db.transaction() as session:
+        age = await drafts.age(session, c.person.id, FLOW)
+        state = (await drafts.get(session, c.person.id, FLOW)).get("state")
+    if age is None or age > drafts.TTL or state not in SCREENS:
+        return await refuse(c)
+    return await current(c)
 
 
 async def expired_here(c: Ctx) -> int:
@@ -1012,6 +1023,7 @@ def build() -> ConversationHandler[ContextTypes.DEFAULT_TYPE]:
             CallbackQueryHandler(on_menu_add_child, pattern=r"^menu:add_child$"),
             CallbackQueryHandler(on_menu_backup, pattern=r"^menu:backup$"),
             CallbackQueryHandler(on_menu_consent, pattern=r"^menu:consent$"),
+            CallbackQueryHandler(on_resume, pattern=rf"^{RESUME}$"),
         ],
         states=states,
         fallbacks=[

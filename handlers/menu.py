@@ -12,7 +12,7 @@ from bot.services.codes import pretty
 from bot.services.errors import NotAllowed
 from bot.services.household import IssuedCode
 from handlers import find_help, members, privacy
-from handlers.common import MENU, Ctx, esc, expired, load, say, show
+from handlers.common import MENU, Ctx, esc, expired, load, resume_row, say, show
 
 END = ConversationHandler.END
 FLOWS = ("family",)
@@ -45,6 +45,7 @@ async def show_menu(c: Ctx, *, new_message: bool = False) -> None:
     else:
         rows.append([(_("🏠 Start"), "menu:setup")])
         rows.append([(_("🔑 I have a code"), "menu:code")])
+    rows = await resume_row(c) + rows
     rows.append([(_("🔒 My information"), "menu:privacy"), (_("🌐 Language"), "menu:language")])
     rows.append([(_("🆘 Find help"), "menu:help")])
     await show(c, "\n".join(lines), rows, menu=False, new_message=new_message)

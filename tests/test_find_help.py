@@ -36,7 +36,8 @@ EXPECTED = {
         "gx-12355-youth",
         "cn-12356-psychological",
     ],
-    "emergency": ["cn-110-police", "cn-120-ambulance", "cn-119-fire-rescue", "xc-hospital"],
+    # Never a made-up number in an emergency: the sample county hospital is left out.
+    "emergency": ["cn-110-police", "cn-120-ambulance", "cn-119-fire-rescue"],
 }
 NEED_BUTTON = {
     "school": "🏫 School",
@@ -85,8 +86,13 @@ async def test_a_guardian_gets_the_nearest_right_contacts(bot: Harness, db: Data
         assert screen.count("📞") == len(keys)
         danger = gran._("🚨 <b>If a child is in danger now, call first:</b>")
         assert (danger in screen) == (need != "school")
-        # Sample entries are marked, on every screen that shows them.
-        assert gran._("⚠️ Entries marked (sample) are examples, not real contacts yet.") in screen
+        # Sample entries are marked, on every screen that shows them, and get no contact card.
+        sample_note = gran._("⚠️ Numbers marked (sample) are made up for the demonstration: they do not work.")
+        assert (sample_note in screen) == (need != "emergency")
+        cards = [label for label in bot.labels(gran.who) if label.startswith("📇")]
+        async with db.transaction() as s:
+            real = {c.key for c in (await s.scalars(select(Contact).where(Contact.is_sample.is_(False)))).all()}
+        assert cards == [f"📇 {i}" for i, key in enumerate(keys, start=1) if key in real]
         # Phone numbers are plain digits, so Telegram makes them tappable.
         assert "📞 110 " in screen or need != "emergency"
         await bot.press(gran.who, gran._("🔎 Another need"))
@@ -101,11 +107,15 @@ async def test_out_of_hours_the_open_line_comes_first_and_closed_ones_say_when(
     await bot.send(gran.who, "/help")
     await bot.press(gran.who, gran._("🏫 School"))
     screen = bot.screen(gran.who)
-    order = await names(db, ["gx-12345-6-minors", "t02-s1-child-director", "t02-central-primary"], locale)
+    order = await names(
+        db, ["gx-12345-6-minors", "gx-12355-youth", "t02-s1-child-director", "t02-central-primary"], locale
+    )
     assert in_order(screen, order)
-    closed = gran._("⏸ Closed now, opens {when}").format(when=gran._("tomorrow {time}").format(time="8:30"))
-    assert closed in screen
-    assert screen.count(gran._("⏸ Closed now, opens {when}").split("{")[0]) == 4  # all but the 24-hour line
+    closed = gran._("⏸ Not answering now; try from {when}")
+    assert closed.format(when=gran._("tomorrow {time}").format(time="8:30")) in screen
+    # The 24-hour line and the one whose hours are not confirmed stay open; the three office-hours ones close.
+    assert screen.count(closed.split("{")[0]) == 3
+    assert gran._("hours not confirmed; you can try calling") in screen
 
 
 @pytest.mark.parametrize("locale", ["zh_Hans", "en"])
@@ -127,16 +137,56 @@ async def test_someone_without_a_household_picks_a_village(bot: Harness, db: Dat
     )
 
 
-async def test_the_contact_card_is_sent(bot: Harness, db: Database) -> None:
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+async def test_the_contact_card_is_sent_for_real_numbers_only(bot: Harness, db: Database, locale: str) -> None:
     at(bot, MORNING)
-    gran = await guardian(bot, 1204, "zh_Hans")
+    gran = await guardian(bot, 1204, locale)
     await bot.send(gran.who, "/help")
     await bot.press(gran.who, gran._("🏥 Health"))
-    await bot.press(gran.who, "📇 1")
+    # Entries 1-4 are sample numbers; only 120 (entry 5) can be saved to the phone.
+    assert [label for label in bot.labels(gran.who) if label.startswith("📇")] == ["📇 5"]
+    await bot.press(gran.who, "📇 5")
     card = bot.api.sent(gran.who.id, method="sendContact")[-1]
-    [clinic] = await names(db, ["t02-s1-clinic"], "zh_Hans")
-    assert card["first_name"] == clinic
-    assert card["phone_number"] == "07720021001"
+    [ambulance] = await names(db, ["cn-120-ambulance"], locale)
+    assert card["first_name"] == ambulance
+    assert card["phone_number"] == "120"
+    # A forged card button for a sample entry that was on the screen is refused.
+    async with db.transaction() as s:
+        clinic = await s.scalar(select(Contact.id).where(Contact.key == "t02-s1-clinic"))
+    await bot.press_data(gran.who, f"card:c{clinic}")
+    assert bot.api.calls[-1].params.get("text") == gran._(
+        "This button has expired. Please use the latest message, or tap /menu."
+    )
+    assert len(bot.api.sent(gran.who.id, method="sendContact")) == 1
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+async def test_an_emergency_never_asks_where_first(bot: Harness, db: Database, locale: str) -> None:
+    at(bot, NIGHT)
+    stranger = person("Stranger", 1210, locale)
+    await bot.send(stranger.who, "/help")
+    await bot.press(stranger.who, stranger._("🚨 Emergency"))
+    screen = bot.screen(stranger.who)
+    assert screen.startswith(stranger._("🚨 <b>If a child is in danger now, call first:</b>"))
+    assert in_order(screen, await names(db, ["cn-110-police", "cn-120-ambulance", "cn-119-fire-rescue"], locale))
+    assert stranger._("Which town or township are you in?") not in screen
+
+
+async def test_help_in_the_middle_of_setting_up_does_not_swallow_the_next_answer(bot: Harness, db: Database) -> None:
+    at(bot, MORNING)
+    gran = person("Gran", 1211, "zh_Hans")
+    await create_household(bot, gran, township="大塘镇", village="大塘一村（示例）", relation="Grandmother")
+    question = bot.last_text(gran.who)  # the child's nickname
+    await bot.send(gran.who, "/help")
+    await bot.press(gran.who, gran._("🏥 Health"))
+    # A thank-you typed now is not taken as the child's name.
+    await bot.send(gran.who, "谢谢")
+    assert gran._("In which year was {name} born?").format(name="谢谢") not in bot.all_text(gran.who)
+    # The results offer the way back; the setup continues where it was.
+    await bot.press(gran.who, gran._("↩️ Continue where I was"))
+    assert bot.last_text(gran.who) == question
+    await bot.send(gran.who, "小明")
+    assert gran._("In which year was {name} born?").format(name="小明") in bot.screen(gran.who)
 
 
 async def test_forged_help_buttons_change_nothing(bot: Harness, db: Database) -> None:
@@ -189,8 +239,9 @@ async def test_administrators_hear_monthly_about_contacts_to_recheck(bot: Harnes
     context = SimpleNamespace(application=bot.app)
     await housekeeping(context)  # type: ignore[arg-type]
     await housekeeping(context)  # type: ignore[arg-type]  # again the same month: no second message
-    review = [t for t in bot.api.texts(999) if t.startswith("📋")]
+    review = [t for t in bot.api.texts(999) if "directory entr" in t]
     assert len(review) == 1
+    assert "sample contacts with made-up numbers are still shown to families" in review[0]
     assert "1 directory entry was last checked more than 180 days ago" in review[0]
     assert "12338 Women's Rights Hotline (12338)" in review[0]
     async with db.transaction() as s:

@@ -284,11 +284,11 @@ def test_next_opening_in_the_contacts_zone() -> None:
             "周一至周五 8:30–11:30、14:30–17:30；周六 9:00–12:00",
             "Mon–Fri 8:30–11:30, 14:30–17:30; Sat 9:00–12:00",
         ),
-        ("daily 08:00-02:00", "每天 8:00–次日2:00", "Daily 8:00–2:00 (next day)"),
+        ("daily 08:00-02:00", "每天 8:00–第二天2:00", "Daily 8:00–2:00 (next day)"),
         ("fri-mon 10:00-16:00", "周五至周一 10:00–16:00", "Fri–Mon 10:00–16:00"),
         ("mon,wed,fri-sat 08:00-12:00", "周一、周三、周五至周六 8:00–12:00", "Mon, Wed, Fri–Sat 8:00–12:00"),
         ("sun 20:00-00:00", "周日 20:00–24:00", "Sun 20:00–24:00"),
-        ("sun 22:00-06:00", "周日 22:00–次日6:00", "Sun 22:00–6:00 (next day)"),
+        ("sun 22:00-06:00", "周日 22:00–第二天6:00", "Sun 22:00–6:00 (next day)"),
     ],
 )
 def test_describe(text: str, zh: str, en: str) -> None:
@@ -333,3 +333,19 @@ def test_describe_next_counts_days_in_the_contacts_zone() -> None:
 def test_module_does_not_import_telegram() -> None:
     code = "import sys, bot.services.hours; assert not any(m.split('.')[0] == 'telegram' for m in sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_unknown_hours_are_never_closed_and_say_so() -> None:
+    hours = parse("unknown")
+    assert hours.unknown and not hours.always
+    assert is_open(hours, utc("sun", "03:00"))
+    assert next_opening(hours, utc("sun", "03:00")) is None
+    assert describe(hours, "zh_Hans") == "上班时间还没核实，可以先打打看"
+    assert describe(hours, "en") == "hours not confirmed; you can try calling"
+
+
+def test_a_week_ahead_reads_as_next_week() -> None:
+    # Wednesday night, a weekly Wednesday-morning service: the next opening is a week away, not "today".
+    moment, opens = utc("wed", "20:00"), local("wed", "09:00", 1)
+    assert describe_next(opens, moment, "zh_Hans") == "下周三 9:00"
+    assert describe_next(opens, moment, "en") == "next Wed 9:00"

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.paths import CONTENT_DIR
@@ -75,7 +75,11 @@ DEFAULT_CONTACTS_CSV = CONTENT_DIR / "contacts" / "xincheng.csv"
 CATEGORY_SEP = "|"
 OPTIONAL = frozenset({"address_zh", "address_en"})
 _KEY_RE = re.compile(r"[a-z0-9-]+")
-_PHONE_RE = re.compile(r"\d{3,15}")
+# Chinese numbers as dialled: a service number (110, 12345, 95xxx), a landline with its area code
+# (0 + 2-3 digit code + 7-8 digits), a mobile (1[3-9] + 9 digits), or a 400/800 business line.
+_PHONE_RE = re.compile(r"\d{3,5}|0\d{10,11}|1[3-9]\d{9}|[48]00\d{7}")
+# Made-up sample numbers: 0772 then a local number starting with 0, which cannot ring anyone.
+SAMPLE_PHONE_PREFIX = "07720"
 _PHONE_JUNK = re.compile(r"[\s-]+")  # as people type numbers: "0772 123-4567"
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SAMPLE_VALUES = {"0": False, "false": False, "1": True, "true": True}
@@ -212,8 +216,13 @@ def _check_record(rec: dict[str, str]) -> tuple[ContactRow, list[str]]:
     categories = tuple(c.strip() for c in rec["categories"].split(CATEGORY_SEP)) if rec["categories"] else ()
     problems += _category_problems(categories)
     phone = _PHONE_JUNK.sub("", rec["phone"])
+    if phone.startswith("+86"):
+        phone = phone[3:]
     if rec["phone"] and not _PHONE_RE.fullmatch(phone):
-        problems.append(f"phone {rec['phone']!r} must be 3-15 digits (spaces and dashes are ignored)")
+        problems.append(
+            f"phone {rec['phone']!r} is not a Chinese number: a service number (110, 12345), a landline with "
+            "its area code (0772...), a mobile (13800138000) or a 400/800 line"
+        )
     if rec["hours"]:
         try:
             hours.parse(rec["hours"])
@@ -222,9 +231,13 @@ def _check_record(rec: dict[str, str]) -> tuple[ContactRow, list[str]]:
     verified_on = _date(rec["verified_on"])
     if rec["verified_on"] and verified_on is None:
         problems.append(f"verified_on {rec['verified_on']!r} must be a date YYYY-MM-DD")
+    elif verified_on is not None and verified_on > date.today():
+        problems.append(f"verified_on {rec['verified_on']} is in the future")
     sample = _SAMPLE_VALUES.get(rec["sample"].lower())
     if rec["sample"] and sample is None:
         problems.append(f"sample {rec['sample']!r} must be 0, 1, true or false")
+    if sample is False and phone.startswith(SAMPLE_PHONE_PREFIX):
+        problems.append(f"phone {rec['phone']!r} is a made-up sample number, but the row is not marked sample")
 
     row = ContactRow(
         key=key,
@@ -418,3 +431,8 @@ async def _contacts_by_key(session: AsyncSession, keys: set[str]) -> dict[str, C
         chunk = ordered[i : i + _CHUNK]
         found.update({c.key: c for c in await session.scalars(select(Contact).where(Contact.key.in_(chunk)))})
     return found
+
+
+async def sample_count(session: AsyncSession) -> int:
+    """How many made-up entries families still see (until the verified county list is imported)."""
+    return int(await session.scalar(select(func.count()).select_from(Contact).where(Contact.is_sample.is_(True))) or 0)

@@ -37,6 +37,8 @@ WORDS = {
     "today": N_("today {time}"),
     "tomorrow": N_("tomorrow {time}"),
     "weekday": N_("{day} {time}"),
+    "next_week": N_("next {day} {time}"),
+    "unknown": N_("hours not confirmed; you can try calling"),
 }
 PUNCTUATION: dict[str, dict[str, str]] = {
     "zh_Hans": {"days_sep": "、", "rules_sep": "；", "ranges_sep": "、"},
@@ -89,9 +91,13 @@ class Rule:
 class Hours:
     always: bool
     rules: tuple[Rule, ...] = ()
+    # Hours no source confirms (`unknown`): shown as such and never ranked as closed, so a line that may
+    # well be answering is not pushed behind others on a guess.
+    unknown: bool = False
 
 
 ALWAYS = Hours(always=True)
+UNKNOWN = Hours(always=False, unknown=True)
 
 
 def parse(text: str) -> Hours:
@@ -100,6 +106,8 @@ def parse(text: str) -> Hours:
         raise HoursError("empty")
     if normal == "24h":
         return ALWAYS
+    if normal == "unknown":
+        return UNKNOWN
     parts = [part.strip() for part in normal.split(";")]
     if not any(parts):
         raise HoursError("empty")
@@ -184,7 +192,7 @@ def _local(at: datetime, tz: str) -> datetime:
 
 
 def is_open(hours: Hours, at: datetime, tz: str = DEFAULT_TZ) -> bool:
-    if hours.always:
+    if hours.always or hours.unknown:
         return True
     local = _local(at, tz)
     # Seconds, so 11:29:59 is still open when a range ends at 11:30.
@@ -254,6 +262,8 @@ def describe(hours: Hours, locale: str) -> str:
     glue = _glue(locale)
     if hours.always:
         return glue["always"]
+    if hours.unknown:
+        return glue["unknown"]
     return glue["rules_sep"].join(_describe_rule(rule, locale, glue) for rule in hours.rules)
 
 
@@ -286,4 +296,7 @@ def describe_next(when: datetime, now: datetime, locale: str, tz: str = DEFAULT_
         return glue["today"].format(time=clock)
     if days_ahead == 1:
         return glue["tomorrow"].format(time=clock)
+    if days_ahead >= 7:
+        # The same weekday as today, a week on: "Wed" alone would read as today.
+        return glue["next_week"].format(day=_day_names(locale)[local_when.weekday()], time=clock)
     return glue["weekday"].format(day=_day_names(locale)[local_when.weekday()], time=clock)

@@ -80,7 +80,8 @@ async def removed(session: AsyncSession, household_id: int, person: User, by_rel
 async def contacts_review(session: AsyncSession, *, admin_telegram_ids: frozenset[int], today: date) -> list[int]:
     """Once a month, tell the county's administrators which directory entries are due for checking."""
     stale = await contacts.stale_contacts(session, today=today)
-    if not stale:
+    samples = await contacts.sample_count(session)
+    if not stale and not samples:
         return []
     admins = (
         await session.scalars(
@@ -93,15 +94,27 @@ async def contacts_review(session: AsyncSession, *, admin_telegram_ids: frozense
     ids: list[int] = []
     for admin in admins:
         tr = Tr(admin.locale, admin.timezone)
-        lines = [
-            tr.ngettext(
-                "📋 {n} directory entry was last checked more than 180 days ago. Please check it, then import "
-                "the corrected list with 'guardian-bot admin contacts import'.",
-                "📋 {n} directory entries were last checked more than 180 days ago. Please check them, then "
-                "import the corrected list with 'guardian-bot admin contacts import'.",
-                len(stale),
-            ).format(n=len(stale))
-        ]
+        lines = []
+        if samples:
+            lines.append(
+                tr.ngettext(
+                    "⚠️ {n} sample contact with a made-up number is still shown to families. Please import the "
+                    "verified county list with 'guardian-bot admin contacts import FILE.csv --replace'.",
+                    "⚠️ {n} sample contacts with made-up numbers are still shown to families. Please import the "
+                    "verified county list with 'guardian-bot admin contacts import FILE.csv --replace'.",
+                    samples,
+                ).format(n=samples)
+            )
+        if stale:
+            lines.append(
+                tr.ngettext(
+                    "📋 {n} directory entry was last checked more than 180 days ago. Please check it, then import "
+                    "the corrected list with 'guardian-bot admin contacts import'.",
+                    "📋 {n} directory entries were last checked more than 180 days ago. Please check them, then "
+                    "import the corrected list with 'guardian-bot admin contacts import'.",
+                    len(stale),
+                ).format(n=len(stale))
+            )
         for contact in stale[:15]:
             name = contact.name_zh if tr.locale == "zh_Hans" else contact.name_en
             lines.append(f"• {html.escape(name, quote=False)} ({contact.phone}) · {tr.date_only(contact.verified_on)}")

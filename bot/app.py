@@ -15,7 +15,7 @@ from bot.dispatcher import Dispatcher
 from bot.persistence import SqlConversationPersistence
 from bot.ratelimit import RateLimiter
 from bot.runtime import Runtime
-from bot.services import notify
+from bot.services import concerns, notify
 from bot.services.housekeeping import purge
 from db.session import Database
 
@@ -45,7 +45,15 @@ def build_application(
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     app = builder.build()
-    app.bot_data[Runtime.KEY] = Runtime(settings=settings, db=db, dispatcher=Dispatcher(db, app.bot))
+
+    async def failover(user_id: int) -> None:
+        # A caseworker blocked the bot: concerns waiting only on them move up at once.
+        async with db.transaction() as session:
+            ids = await concerns.person_unreachable(session, user_id, admin_ids=settings.admin_telegram_ids)
+        await dispatcher.deliver(ids)
+
+    dispatcher = Dispatcher(db, app.bot, on_unreachable=failover)
+    app.bot_data[Runtime.KEY] = Runtime(settings=settings, db=db, dispatcher=dispatcher)
     handlers.register(app)
     app.add_error_handler(_log_error)
     return app
@@ -60,12 +68,27 @@ def start_background_jobs(app: Application) -> None:  # type: ignore[type-arg]
     assert app.job_queue is not None
     rt.dispatcher.schedule(app.job_queue, rt.settings.tick_seconds)
     app.job_queue.run_repeating(
+        concerns_tick,
+        interval=rt.settings.tick_seconds,
+        first=rt.settings.tick_seconds,
+        name="concern-ladder",
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
+    )
+    app.job_queue.run_repeating(
         housekeeping,
         interval=HOUSEKEEPING_SECONDS,
         first=HOUSEKEEPING_SECONDS,
         name="housekeeping",
         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 300},
     )
+
+
+async def concerns_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Concerns whose acknowledgement deadline passed climb one rung; their messages go out at once."""
+    rt: Runtime = context.application.bot_data[Runtime.KEY]
+    async with rt.db.transaction() as session:
+        ids = await concerns.escalate_due(session, admin_ids=rt.settings.admin_telegram_ids, now=rt.clock())
+    await rt.dispatcher.deliver(ids)
 
 
 async def housekeeping(context: ContextTypes.DEFAULT_TYPE) -> None:

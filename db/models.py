@@ -249,6 +249,70 @@ class Contact(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)  # order within the file, for stable ranking
 
 
+class Concern(Base):
+    """A worry about a child, from anyone, until a caseworker resolves it.
+
+    The child is linked while the household exists; if the family deletes its data the link goes and the
+    record stays with its village, category and timeline (MPL Art. 11: a report must not be lost).
+    """
+
+    __tablename__ = "concern"
+    __table_args__ = (Index("ix_concern_status_due", "status", "ack_due_at"), NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str | None] = mapped_column(String(24), unique=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("area.id", ondelete="RESTRICT"), index=True)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id", ondelete="SET NULL"))
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id", ondelete="SET NULL"))
+    about_other_child: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str | None] = mapped_column(String(1000))
+    category: Mapped[str] = mapped_column(String(24))
+    in_danger: Mapped[bool] = mapped_column(Boolean, default=False)
+    urgency: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | acknowledged | resolved
+    rung: Mapped[int | None] = mapped_column(Integer)  # 0 village, 1 township, 2 county; None: nobody
+    at_admins: Mapped[bool] = mapped_column(Boolean, default=False)
+    admin_reminders: Mapped[int] = mapped_column(Integer, default=0)
+    ack_due_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_post_id: Mapped[int | None] = mapped_column(ForeignKey("caseworker_post.id", ondelete="SET NULL"))
+    resolved_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(500))
+    police_report: Mapped[dict[str, Any] | None] = mapped_column()
+    reporter_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"), index=True)
+    reporter_relation: Mapped[str | None] = mapped_column(String(24))
+    reporter_shares_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ConcernAttachment(Base):
+    """A voice note or photo sent with a concern: only Telegram's file id is kept, never the file."""
+
+    __tablename__ = "concern_attachment"
+    __table_args__ = NO_ID_REUSE
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    concern_id: Mapped[int] = mapped_column(ForeignKey("concern.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))  # voice | photo
+    file_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseEvent(Base):
+    """The timeline and audit of a concern: created, notified, viewed, acknowledged, escalated, ..."""
+
+    __tablename__ = "case_event"
+    __table_args__ = NO_ID_REUSE
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    concern_id: Mapped[int] = mapped_column(ForeignKey("concern.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(24))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("caseworker_post.id", ondelete="SET NULL"))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
 class Draft(Base):
     """A person's unfinished answers in one flow, so a restart mid-flow resumes where they were."""
 

@@ -15,11 +15,12 @@ from telegram.ext import (
 )
 
 from bot.i18n import N_, translations
-from handlers import family, menu
+from handlers import family, menu, report
 from handlers.common import expired, load
 
 COMMANDS = [
     ("start", N_("Start or set up again")),
+    ("report", N_("Report a worry about a child")),
     ("menu", N_("All choices")),
     ("help", N_("Find help near you")),
     ("language", N_("中文 / English")),
@@ -71,6 +72,9 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     only_private = filters.ChatType.PRIVATE
     app.add_handler(TypeHandler(Update, gate), group=-1)
     app.add_handler(TypeHandler(Update, save_conversations), group=1)
+    # The report flow first: /report must work in the middle of any other flow, and while it runs its
+    # steps take the person's answers (the family flow waits, suspended, and offers to resume).
+    app.add_handler(report.build(menu.leaving_handlers()))
     app.add_handler(family.build())
     for handler in menu.global_handlers():
         app.add_handler(handler)

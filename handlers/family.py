@@ -27,7 +27,7 @@ from bot.services import validate as check
 from bot.services.errors import Invalid, NotAllowed
 from db.types import utcnow
 from handlers import menu
-from handlers.common import BACK, RESUME, Ctx, esc, expired, load, say, show
+from handlers.common import BACK, RESUME, RESUME_LABEL, Ctx, esc, expired, load, say, show
 
 FLOW = "family"
 END = ConversationHandler.END
@@ -473,6 +473,8 @@ async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str |
         state = (await drafts.get(session, c.person.id, FLOW)).get("state")
     if age is None or age > drafts.TTL or state not in SCREENS:
         return await refuse(c)
+    async with c.rt.db.transaction() as session:
+        await drafts.update(session, c.person.id, FLOW, suspended=None)
     return await current(c)
 
 
@@ -970,6 +972,17 @@ def fresh(
             age = await drafts.age(session, c.person.id, FLOW)
         if age is None or age > drafts.TTL:
             return await finish(c, c._("Welcome back. That was a while ago, so let us start again from the menu."))
+        async with c.rt.db.transaction() as session:
+            suspended = (await drafts.get(session, c.person.id, FLOW)).get("suspended")
+        if suspended:
+            # Something else happened in between (a report); this answer may not be meant for the old question.
+            await show(
+                c,
+                c._("You were setting up your family's page. Continue there?"),
+                [[(c._(RESUME_LABEL), RESUME)]],
+                new_message=True,
+            )
+            return None
         return await callback(update, context)
 
     return guarded

@@ -11,11 +11,11 @@ from bot.services import household as households
 from bot.services.codes import pretty
 from bot.services.errors import NotAllowed
 from bot.services.household import IssuedCode
-from handlers import find_help, members, privacy
+from handlers import cases, find_help, members, privacy
 from handlers.common import MENU, Ctx, esc, expired, load, resume_row, say, show
 
 END = ConversationHandler.END
-FLOWS = ("family",)
+FLOWS = ("family", "report")
 
 
 async def show_menu(c: Ctx, *, new_message: bool = False) -> None:
@@ -45,7 +45,8 @@ async def show_menu(c: Ctx, *, new_message: bool = False) -> None:
     else:
         rows.append([(_("🏠 Start"), "menu:setup")])
         rows.append([(_("🔑 I have a code"), "menu:code")])
-    rows = await resume_row(c) + rows
+    # Everyone, in any role, can report a worry: first and alone on its row.
+    rows = [[(_("🚨 Report a worry about a child"), "menu:report")], *await resume_row(c), *rows]
     rows.append([(_("🔒 My information"), "menu:privacy"), (_("🌐 Language"), "menu:language")])
     rows.append([(_("🆘 Find help"), "menu:help")])
     await show(c, "\n".join(lines), rows, menu=False, new_message=new_message)
@@ -190,6 +191,7 @@ def leaving_handlers() -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, ob
         CallbackQueryHandler(privacy.on_delete_answer, pattern=r"^del:"),
         *members.handlers(),
         *find_help.handlers(),
+        *cases.handlers(),
     ]
 
 

@@ -1,0 +1,445 @@
+"""Concerns: a worry about a child, filed, routed up the ladder until a caseworker acknowledges it.
+
+The rules live in pure modules (`triage` for urgency and deadlines, `ladder` for who is told when); this
+module keeps their state in the database and writes every message to the outbox in the same transaction
+as the change that caused it, so a restart loses no concern, no deadline and no notification.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import labels
+from bot.i18n import N_, Tr
+from bot.services import areas, caseworker, ladder, outbox, triage
+from bot.services import household as households
+from bot.services.caseworker import PostView
+from bot.services.errors import NotAllowed
+from db.models import Area, AuditEvent, CaseEvent, CaseworkerPost, Child, Concern, ConcernAttachment, User
+from db.types import utcnow
+
+LEVEL_OF_RUNG = ("village", "township", "county")
+CATEGORY_LABELS = {
+    "danger_now": N_("In danger right now"),
+    "violence": N_("Hurt by someone, violence"),
+    "sexual_abuse": N_("Sexual abuse"),
+    "left_alone": N_("Left alone, nobody caring"),
+    "missing": N_("Missing"),
+    "injury_illness": N_("Injury or illness"),
+    "self_harm": N_("Very sad, withdrawn, or talking about hurting themselves"),
+    "not_in_school": N_("Not going to school"),
+    "bullying": N_("Bullying"),
+    "other": N_("Something else"),
+}
+URGENCY_LABELS = {"emergency": N_("EMERGENCY"), "high": N_("High"), "normal": N_("Normal")}
+ACK = "cs:ack:"
+
+
+@dataclass(frozen=True)
+class NewConcern:
+    village_id: int
+    category: str
+    in_danger: bool
+    reporter_user_id: int
+    child_id: int | None = None
+    description: str | None = None
+    attachments: tuple[tuple[str, str], ...] = ()  # (kind, telegram file id)
+    reporter_relation: str | None = None
+    shares_contact: bool = False
+
+
+@dataclass(frozen=True)
+class Filed:
+    concern_id: int
+    ref: str
+    urgency: str
+    ack_due_at: datetime | None
+    first_posts: tuple[PostView, ...]  # who will look at it first
+    nobody: bool  # nobody reachable on any rung: the reporter must call the hotline
+    outbox_ids: tuple[int, ...]
+
+
+def reference(concern_id: int, created: datetime) -> str:
+    return f"XC-{created.year}-{concern_id:05d}"
+
+
+async def file_concern(
+    session: AsyncSession, new: NewConcern, *, admin_ids: frozenset[int] = frozenset(), now: datetime | None = None
+) -> Filed:
+    """Save the concern and notify the first rung (every rung at once in an emergency)."""
+    now = now or utcnow()
+    policy = triage.load_policy()
+    if new.category not in triage.CATEGORIES:
+        raise NotAllowed
+    village = await session.get(Area, new.village_id)
+    if village is None or village.level != "village":
+        raise NotAllowed
+    household_id = None
+    if new.child_id is not None:
+        child = await session.get(Child, new.child_id)
+        if child is None:
+            raise NotAllowed
+        # A registered child can be named only by a member of the child's own household.
+        await households.membership(session, new.reporter_user_id, child.household_id)
+        household_id = child.household_id
+        household = await households.view(session, user_id=new.reporter_user_id, household_id=household_id)
+        if household.village_id != new.village_id:
+            raise NotAllowed
+    urgency = triage.urgency(policy, new.category, new.in_danger)
+    concern = Concern(
+        village_id=new.village_id,
+        household_id=household_id,
+        child_id=new.child_id,
+        about_other_child=new.child_id is None,
+        description=new.description,
+        category=new.category,
+        in_danger=new.in_danger,
+        urgency=urgency,
+        status="open",
+        created_at=now,
+        reporter_user_id=new.reporter_user_id,
+        reporter_relation=new.reporter_relation,
+        reporter_shares_contact=new.shares_contact,
+    )
+    session.add(concern)
+    await session.flush()
+    concern.ref = reference(concern.id, now)
+    for kind, file_id in new.attachments:
+        session.add(ConcernAttachment(concern_id=concern.id, kind=kind, file_id=file_id, created_at=now))
+    session.add(CaseEvent(concern_id=concern.id, at=now, kind="created", actor_user_id=new.reporter_user_id))
+    the_ladder = await load_ladder(session, new.village_id)
+    decision = ladder.start(the_ladder, urgency)
+    ids = await _apply(session, concern, decision, policy, now, reason="new", admin_ids=admin_ids)
+    first = tuple([await caseworker.post_view(session, p.post_id) for p in decision.notify])
+    await session.flush()
+    return Filed(
+        concern_id=concern.id,
+        ref=concern.ref,
+        urgency=urgency,
+        ack_due_at=concern.ack_due_at,
+        first_posts=first,
+        nobody=decision.tell_reporter_call_hotline,
+        outbox_ids=tuple(ids),
+    )
+
+
+async def load_ladder(session: AsyncSession, village_id: int) -> ladder.Ladder:
+    """The people on each rung for one village: its child directors, township supervisors, county officers."""
+    path = {a.level: a.id for a in await areas.area_path(session, village_id)}
+    rungs: list[tuple[ladder.Person, ...]] = []
+    for level in LEVEL_OF_RUNG:
+        area_id = path.get(level)
+        people: list[ladder.Person] = []
+        if area_id is not None:
+            rows = (
+                await session.execute(
+                    select(CaseworkerPost.id, User.id, User.unreachable)
+                    .join(User, User.id == CaseworkerPost.user_id)
+                    .where(
+                        CaseworkerPost.area_id == area_id,
+                        CaseworkerPost.level == level,
+                        CaseworkerPost.active.is_(True),
+                    )
+                    .order_by(CaseworkerPost.id)
+                )
+            ).all()
+            people = [ladder.Person(post_id=p, user_id=u, reachable=not unreachable) for p, u, unreachable in rows]
+        rungs.append(tuple(people))
+    return ladder.Ladder(rungs=(rungs[0], rungs[1], rungs[2]))
+
+
+async def _state(session: AsyncSession, concern: Concern) -> ladder.State:
+    notified = (
+        await session.scalars(
+            select(CaseEvent.post_id).where(
+                CaseEvent.concern_id == concern.id, CaseEvent.kind == "notified", CaseEvent.post_id.is_not(None)
+            )
+        )
+    ).all()
+    return ladder.State(
+        rung=concern.rung,
+        notified=frozenset(p for p in notified if p is not None),
+        acknowledged=concern.status != "open",
+        at_admins=concern.at_admins,
+        admin_reminders=concern.admin_reminders,
+    )
+
+
+async def _apply(
+    session: AsyncSession,
+    concern: Concern,
+    decision: ladder.Decision,
+    policy: triage.Policy,
+    now: datetime,
+    *,
+    reason: str,
+    admin_ids: frozenset[int],
+) -> list[int]:
+    """Record a ladder decision and write its messages to the outbox."""
+    state = decision.state
+    concern.rung = state.rung
+    concern.at_admins = state.at_admins
+    concern.admin_reminders = state.admin_reminders
+    concern.ack_due_at = now + triage.ack_deadline(policy, concern.urgency)
+    ids: list[int] = []
+    for person in decision.notify:
+        session.add(
+            CaseEvent(concern_id=concern.id, at=now, kind="notified", post_id=person.post_id, detail={"why": reason})
+        )
+        ids += await _notify_caseworker(session, concern, person, decision.notify_reason, now)
+    for person in decision.moved_up_tell:
+        ids += await _tell_moved_up(session, concern, person, now)
+    if decision.notify and reason != "new":
+        session.add(
+            CaseEvent(concern_id=concern.id, at=now, kind="escalated", detail={"rung": state.rung, "why": reason})
+        )
+    if decision.admins:
+        ids += await _tell_admins(session, concern, now, admin_ids)
+    return ids
+
+
+async def _notify_caseworker(
+    session: AsyncSession, concern: Concern, person: ladder.Person, why: str, now: datetime
+) -> list[int]:
+    user = await session.get_one(User, person.user_id)
+    tr = Tr(user.locale, user.timezone)
+    text = await render_for_caseworker(session, concern, tr, why)
+    new_id = await outbox.enqueue(
+        session,
+        user_id=user.id,
+        chat_id=user.chat_id,
+        kind="concern.notify",
+        text=text,
+        buttons=[[(tr.gettext("✅ I will look at it (acknowledge)"), f"{ACK}{concern.id}")]],
+        dedupe_key=f"concern:{concern.id}:notify:{person.post_id}:{why}:{concern.admin_reminders}",
+    )
+    return [new_id] if new_id is not None else []
+
+
+async def _tell_moved_up(session: AsyncSession, concern: Concern, person: ladder.Person, now: datetime) -> list[int]:
+    user = await session.get_one(User, person.user_id)
+    tr = Tr(user.locale, user.timezone)
+    text = tr.gettext(
+        "⬆️ Concern {ref} was not acknowledged in time, so it has gone up to the next level. You can still help."
+    ).format(ref=concern.ref)
+    new_id = await outbox.enqueue(
+        session,
+        user_id=user.id,
+        chat_id=user.chat_id,
+        kind="concern.moved_up",
+        text=text,
+        dedupe_key=f"concern:{concern.id}:moved-up:{person.post_id}:{concern.rung}",
+    )
+    return [new_id] if new_id is not None else []
+
+
+async def _tell_admins(session: AsyncSession, concern: Concern, now: datetime, admin_ids: frozenset[int]) -> list[int]:
+    admins = (
+        await session.scalars(
+            select(User)
+            .outerjoin(CaseworkerPost, (CaseworkerPost.user_id == User.id) & CaseworkerPost.active.is_(True))
+            .where(or_(User.telegram_id.in_(admin_ids), CaseworkerPost.level == "admin"))
+            .distinct()
+        )
+    ).all()
+    ids: list[int] = []
+    for admin in admins:
+        tr = Tr(admin.locale, admin.timezone)
+        text = tr.gettext(
+            "🚨 Concern {ref} ({urgency}) has nobody acknowledging it at any level. Please act now, or make sure "
+            "the village, township and county posts are filled."
+        ).format(ref=concern.ref, urgency=tr.gettext(URGENCY_LABELS[concern.urgency]))
+        new_id = await outbox.enqueue(
+            session,
+            user_id=admin.id,
+            chat_id=admin.chat_id,
+            kind="concern.admins",
+            text=text,
+            buttons=[[(tr.gettext("✅ I will look at it (acknowledge)"), f"{ACK}{concern.id}")]],
+            dedupe_key=f"concern:{concern.id}:admins:{admin.id}:{concern.admin_reminders}",
+        )
+        if new_id is not None:
+            ids.append(new_id)
+    session.add(CaseEvent(concern_id=concern.id, at=now, kind="admins_told", detail={"n": concern.admin_reminders}))
+    return ids
+
+
+async def render_for_caseworker(session: AsyncSession, concern: Concern, tr: Tr, why: str) -> str:
+    _ = tr.gettext
+    village_path = await areas.area_path(session, concern.village_id)
+    place = (
+        "".join(a.name_zh for a in village_path[1:])
+        if tr.locale == "zh_Hans"
+        else ", ".join(a.name_en for a in reversed(village_path[1:]))
+    )
+    header = {
+        "escalated_deadline": _("⬆️ Not acknowledged in time below; now with you."),
+        "escalated_unreachable": _("⬆️ The person below cannot be reached; now with you."),
+    }.get(why)
+    lines = [header] if header else []
+    lines.append(
+        _("🆘 <b>Concern {ref}</b> · {urgency}").format(ref=concern.ref, urgency=_(URGENCY_LABELS[concern.urgency]))
+    )
+    lines.append(_("What: {category}").format(category=_(CATEGORY_LABELS[concern.category])))
+    if concern.in_danger:
+        lines.append(_("The reporter says the child is in danger right now."))
+    lines.append(_("Where: {place}").format(place=html.escape(place, quote=False)))
+    if concern.child_id is not None:
+        child = await session.get(Child, concern.child_id)
+        if child is not None:
+            age = households.age_on(child.birth_year, child.birth_month, utcnow())
+            lines.append(_("Child: {name}, {age} years").format(name=html.escape(child.nickname, quote=False), age=age))
+    else:
+        lines.append(_("Child: not in a registered family"))
+    if concern.reporter_relation:
+        lines.append(_("Reported by: {who}").format(who=labels.relation(tr, concern.reporter_relation)))
+    if concern.description:
+        lines.append(_("Description: {text}").format(text=html.escape(concern.description, quote=False)))
+    attachments = (
+        await session.scalars(select(ConcernAttachment.kind).where(ConcernAttachment.concern_id == concern.id))
+    ).all()
+    if attachments:
+        lines.append(_("Attached: {n} voice note(s) or photo(s)").format(n=len(attachments)))
+    if concern.ack_due_at is not None:
+        lines.append(_("Please acknowledge by {time}.").format(time=tr.when(concern.ack_due_at)))
+    return "\n".join(lines)
+
+
+async def escalate_due(
+    session: AsyncSession, *, admin_ids: frozenset[int] = frozenset(), now: datetime | None = None, limit: int = 50
+) -> list[int]:
+    """Climb one rung for every open concern whose acknowledgement deadline has passed."""
+    now = now or utcnow()
+    policy = triage.load_policy()
+    query = (
+        select(Concern)
+        .where(Concern.status == "open", Concern.ack_due_at.is_not(None), Concern.ack_due_at <= now)
+        .order_by(Concern.ack_due_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Two workers never climb the same concern twice.
+        query = query.with_for_update(skip_locked=True)
+    ids: list[int] = []
+    for concern in (await session.scalars(query)).all():
+        the_ladder = await load_ladder(session, concern.village_id)
+        decision = ladder.on_deadline(the_ladder, await _state(session, concern))
+        ids += await _apply(session, concern, decision, policy, now, reason="escalated_deadline", admin_ids=admin_ids)
+    return ids
+
+
+async def person_unreachable(
+    session: AsyncSession, user_id: int, *, admin_ids: frozenset[int] = frozenset(), now: datetime | None = None
+) -> list[int]:
+    """A caseworker blocked the bot: any open concern waiting only on them moves up at once."""
+    now = now or utcnow()
+    policy = triage.load_policy()
+    posts = (await session.scalars(select(CaseworkerPost.id).where(CaseworkerPost.user_id == user_id))).all()
+    if not posts:
+        return []
+    concern_ids = (
+        await session.scalars(
+            select(CaseEvent.concern_id)
+            .join(Concern, Concern.id == CaseEvent.concern_id)
+            .where(CaseEvent.kind == "notified", CaseEvent.post_id.in_(posts), Concern.status == "open")
+            .distinct()
+        )
+    ).all()
+    ids: list[int] = []
+    for concern_id in concern_ids:
+        concern = await session.get_one(Concern, concern_id)
+        the_ladder = await load_ladder(session, concern.village_id)
+        state = await _state(session, concern)
+        for post_id in posts:
+            decision = ladder.on_unreachable(the_ladder, state, post_id)
+            if decision.notify or decision.admins:
+                session.add(CaseEvent(concern_id=concern.id, at=now, kind="unreachable", post_id=post_id))
+                ids += await _apply(
+                    session, concern, decision, policy, now, reason="escalated_unreachable", admin_ids=admin_ids
+                )
+                break
+    return ids
+
+
+async def record_refusal(session: AsyncSession, *, user_id: int, concern_id: int) -> None:
+    """Someone tried to open or take up a concern outside their scope: kept in the audit log.
+
+    Its own transaction, after the refused one was rolled back, so the record survives the refusal.
+    """
+    session.add(AuditEvent(actor_user_id=user_id, action="concern.refused", subject=f"concern:{concern_id}"))
+
+
+def in_scope(post: PostView, path: dict[str, int]) -> bool:
+    """Does this post cover the concern's village? Village, township or county of it; admins cover all."""
+    if post.level == "admin":
+        return True
+    return path.get(post.level) == post.area_id
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    ref: str
+    post: PostView | None
+    first: bool  # False when someone had already acknowledged it
+    outbox_ids: tuple[int, ...]
+
+
+async def acknowledge(
+    session: AsyncSession, *, concern_id: int, user_id: int, admin: bool = False, now: datetime | None = None
+) -> Acknowledged:
+    now = now or utcnow()
+    concern = await session.get(Concern, concern_id, with_for_update=True)
+    if concern is None:
+        raise NotAllowed
+    path = {a.level: a.id for a in await areas.area_path(session, concern.village_id)}
+    posts = [p for p in await caseworker.posts_of(session, user_id) if in_scope(p, path)]
+    if not posts and not admin:
+        raise NotAllowed
+    post = posts[0] if posts else None
+    session.add(CaseEvent(concern_id=concern.id, at=now, kind="viewed", actor_user_id=user_id))
+    if concern.status != "open":
+        existing = (
+            await caseworker.post_view(session, concern.acknowledged_post_id) if concern.acknowledged_post_id else None
+        )
+        return Acknowledged(concern.ref or "", existing, False, ())
+    concern.status = "acknowledged"
+    concern.acknowledged_at = now
+    concern.acknowledged_post_id = post.id if post else None
+    concern.ack_due_at = None
+    session.add(
+        CaseEvent(
+            concern_id=concern.id,
+            at=now,
+            kind="acknowledged",
+            actor_user_id=user_id,
+            post_id=concern.acknowledged_post_id,
+        )
+    )
+    ids: list[int] = []
+    if concern.reporter_user_id is not None:
+        reporter = await session.get(User, concern.reporter_user_id)
+        if reporter is not None:
+            tr = Tr(reporter.locale, reporter.timezone)
+            who = labels.badge(tr, post) if post else tr.gettext("an administrator")
+            text = tr.gettext("👀 Your report {ref} is being looked at by: {who}").format(ref=concern.ref, who=who)
+            new_id = await outbox.enqueue(
+                session,
+                user_id=reporter.id,
+                chat_id=reporter.chat_id,
+                kind="concern.acknowledged",
+                text=text,
+                dedupe_key=f"concern:{concern.id}:acknowledged:reporter",
+            )
+            if new_id is not None:
+                ids.append(new_id)
+    await session.flush()
+    return Acknowledged(concern.ref or "", post, True, tuple(ids))
+
+
+async def open_count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Concern).where(Concern.status == "open")) or 0)

@@ -1,0 +1,270 @@
+"""Concerns end to end: report, danger-first guidance, the ladder with a controllable clock, acknowledgement."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import concerns_tick
+from bot.services import caseworker, codes, people
+from db.models import AuditEvent, CaseEvent, Concern, ConcernAttachment
+from db.session import Database
+from tests.harness import Harness, start_harness, stop_harness
+from tests.journeys import Speaker, add_child, create_household, person
+from tests.test_onboarding import PLACES
+
+T0 = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)  # Wednesday 10:00 in Xincheng
+VILLAGE, TOWNSHIP, COUNTY = "451321-02-S1", "451321-02", "451321"
+
+
+async def caseworker_on(db: Database, telegram_id: int, post: str, area: str, locale: str = "en") -> Speaker:
+    """A verified caseworker, set up directly through the services (the onboarding tests cover the screens)."""
+    async with db.transaction() as s:
+        p = await people.get_or_create(
+            s, telegram_id=telegram_id, chat_id=telegram_id, locale=locale, timezone="Asia/Shanghai"
+        )
+        await people.accept_notice(s, p.id)
+        issued = await caseworker.issue_invite(s, post=post, area_code=area)
+        invite = await codes.find_by_code(s, issued.code)
+        assert invite is not None
+        await caseworker.redeem(s, user_id=p.id, invite_id=invite.id)
+    return person(f"cw{telegram_id}", telegram_id, locale)
+
+
+async def full_ladder(db: Database) -> tuple[Speaker, Speaker, Speaker]:
+    return (
+        await caseworker_on(db, 5001, "child-director", VILLAGE),
+        await caseworker_on(db, 5002, "township-supervisor", TOWNSHIP, "zh_Hans"),
+        await caseworker_on(db, 5003, "county-officer", COUNTY),
+    )
+
+
+def at(bot: Harness, moment: datetime) -> None:
+    bot.app.bot_data["runtime"].clock = lambda: moment
+
+
+async def tick(bot: Harness, moment: datetime) -> None:
+    at(bot, moment)
+    await concerns_tick(SimpleNamespace(application=bot.app))  # type: ignore[arg-type]
+
+
+def concern_texts(bot: Harness, who: Speaker) -> list[str]:
+    return [t for t in bot.api.texts(who.who.id) if "XC-2026-" in t]
+
+
+async def family(bot: Harness, locale: str, uid: int = 6001) -> Speaker:
+    gran = person("Gran", uid, locale)
+    township, village = PLACES[locale]
+    await create_household(bot, gran, township=township, village=village, relation="Grandmother")
+    await add_child(bot, gran, "小明", 2016, 5, None)
+    await bot.press(gran.who, gran._("✅ That is all"))
+    await bot.press(gran.who, gran._("Not now"))
+    return gran
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+async def test_danger_first_then_every_rung_at_once(bot: Harness, db: Database, locale: str) -> None:
+    at(bot, T0)
+    director, supervisor, officer = await full_ladder(db)
+    gran = await family(bot, locale)
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, gran._("Hurt by someone, violence"))
+    await bot.press(gran.who, gran._("⚠️ Yes, in danger now"))
+    # What to do now comes before the next question.
+    guidance, question = bot.messages(gran.who)[-2:]
+    assert guidance["text"].startswith(gran._("🚨 <b>First, keep the child safe. Call now:</b>"))
+    assert gran._("📞 110 police: someone is hurting the child, or the child is missing.") in guidance["text"]
+    assert question["text"] == gran._(
+        "Tell us what happened, in your own words: type it, send a voice note, or a photo. Or skip. "
+        "Please do not put the child's full name or ID number."
+    )
+    await bot.send(gran.who, "他叔叔打他 <很重>")
+    await bot.press(gran.who, gran._("Yes, they may contact me"))
+    await bot.press(gran.who, gran._("📨 Send now"))
+    saved = bot.screen(gran.who) if "<code>" in bot.screen(gran.who) else bot.last_text(gran.who)
+    assert "XC-2026-00001" in saved
+    assert gran._("If things get worse, call 110 (police) or 120 (ambulance) straight away.") in saved
+    # An emergency: every rung is told at once, each in their own language.
+    for worker in (director, supervisor, officer):
+        [text] = concern_texts(bot, worker)
+        assert (
+            worker._("🆘 <b>Concern {ref}</b> · {urgency}").format(ref="XC-2026-00001", urgency=worker._("EMERGENCY"))
+            in text
+        )
+        assert "小明" in text and "&lt;很重&gt;" in text
+    async with db.transaction() as s:
+        concern = await s.scalar(select(Concern))
+        assert concern is not None and concern.urgency == "emergency" and concern.reporter_shares_contact
+        assert concern.ack_due_at == T0 + timedelta(minutes=15)
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+async def test_a_neighbour_reports_a_child_outside_the_family_and_it_climbs_the_ladder(
+    bot: Harness, db: Database, locale: str
+) -> None:
+    at(bot, T0)
+    director, supervisor, officer = await full_ladder(db)
+    neighbour = person("Neighbour", 6002, locale)
+    township, village = PLACES[locale]
+    await bot.send(neighbour.who, "/report")
+    await bot.press(neighbour.who, township)
+    await bot.press(neighbour.who, village)
+    await bot.press(neighbour.who, neighbour._("Not going to school"))
+    await bot.press(neighbour.who, neighbour._("No, not right now"))
+    await bot.press(neighbour.who, neighbour._("Skip"))
+    await bot.press(neighbour.who, neighbour._("No, keep me out of it"))
+    await bot.press(neighbour.who, neighbour._("📨 Send now"))
+    assert neighbour._("It has gone to: {who}").split("{")[0] in bot.all_text(neighbour.who)
+    # Normal urgency: the village first, and only the village.
+    assert len(concern_texts(bot, director)) == 1
+    assert concern_texts(bot, supervisor) == concern_texts(bot, officer) == []
+
+    await tick(bot, T0 + timedelta(hours=23))
+    assert concern_texts(bot, supervisor) == []
+    await tick(bot, T0 + timedelta(hours=24, minutes=1))
+    [up] = concern_texts(bot, supervisor)
+    assert up.startswith(supervisor._("⬆️ Not acknowledged in time below; now with you."))
+    assert any("has gone up to the next level" in t for t in concern_texts(bot, director))
+    await tick(bot, T0 + timedelta(hours=48, minutes=2))
+    assert len(concern_texts(bot, officer)) == 1
+    # Above the county, the administrators are reminded at every deadline until someone acts.
+    admin = await caseworker_on(db, 999, "admin", COUNTY)
+    await tick(bot, T0 + timedelta(hours=72, minutes=3))
+    await tick(bot, T0 + timedelta(hours=96, minutes=4))
+    reminders = [t for t in concern_texts(bot, admin) if "nobody acknowledging it" in t]
+    assert len(reminders) == 2
+    # Acknowledged at last: the climbing stops and the reporter hears who has it.
+    await bot.press(officer.who, "acknowledge")
+    assert any("is being looked at by" in t or "已经有人在处理" in t for t in bot.api.texts(neighbour.who.id))
+    before = len(bot.api.calls)
+    await tick(bot, T0 + timedelta(days=30))
+    assert [c for c in bot.api.calls[before:] if c.method == "sendMessage"] == []
+
+
+async def test_an_empty_rung_is_skipped(bot: Harness, db: Database) -> None:
+    at(bot, T0)
+    supervisor = await caseworker_on(db, 5002, "township-supervisor", TOWNSHIP)
+    gran = await family(bot, "en")
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, "Bullying")
+    await bot.press(gran.who, "No, not right now")
+    await bot.press(gran.who, "Skip")
+    await bot.press(gran.who, "No, keep me out of it")
+    await bot.press(gran.who, "Send now")
+    assert len(concern_texts(bot, supervisor)) == 1
+    assert "child welfare supervisor, Datang Town" in bot.all_text(gran.who)
+
+
+async def test_a_county_with_nobody_tells_the_reporter_to_call_the_hotline(bot: Harness, db: Database) -> None:
+    at(bot, T0)
+    admin = await caseworker_on(db, 999, "admin", COUNTY)
+    gran = await family(bot, "zh_Hans")
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, gran._("Missing"))
+    await bot.press(gran.who, gran._("⚠️ Yes, in danger now"))
+    await bot.press(gran.who, gran._("Skip"))
+    await bot.press(gran.who, gran._("No, keep me out of it"))
+    await bot.press(gran.who, gran._("📨 Send now"))
+    assert "请打12345，然后按6" in bot.all_text(gran.who)
+    assert any("各级都没有人确认" in t or "nobody acknowledging" in t for t in concern_texts(bot, admin))
+
+
+async def test_a_caseworker_who_blocked_the_bot_is_skipped_at_once(bot: Harness, db: Database) -> None:
+    at(bot, T0)
+    director = await caseworker_on(db, 5001, "child-director", VILLAGE)
+    supervisor = await caseworker_on(db, 5002, "township-supervisor", TOWNSHIP)
+    bot.api.block(director.who.id)
+    gran = await family(bot, "en")
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, "Not going to school")
+    await bot.press(gran.who, "No, not right now")
+    await bot.press(gran.who, "Skip")
+    await bot.press(gran.who, "No, keep me out of it")
+    await bot.press(gran.who, "Send now")
+    # Telegram answered 403 for the director: the supervisor has it now, without waiting a day.
+    [text] = concern_texts(bot, supervisor)
+    assert text.startswith("⬆️ The person below cannot be reached; now with you.")
+    async with db.transaction() as s:
+        kinds = (await s.scalars(select(CaseEvent.kind).order_by(CaseEvent.id))).all()
+    assert "unreachable" in kinds and "escalated" in kinds
+
+
+async def test_only_a_caseworker_in_scope_can_take_a_concern_up(bot: Harness, db: Database) -> None:
+    at(bot, T0)
+    director = await caseworker_on(db, 5001, "child-director", VILLAGE)
+    elsewhere = await caseworker_on(db, 5009, "child-director", "451321-05-S1")
+    gran = await family(bot, "en")
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, "Injury or illness")
+    await bot.press(gran.who, "No, not right now")
+    await bot.press(gran.who, "Skip")
+    await bot.press(gran.who, "No, keep me out of it")
+    await bot.press(gran.who, "Send now")
+    async with db.transaction() as s:
+        concern_id = await s.scalar(select(Concern.id))
+    await bot.send(elsewhere.who, "/menu")
+    await bot.press_data(elsewhere.who, f"cs:ack:{concern_id}")
+    assert bot.api.calls[-1].params.get("text", "").startswith("This button has expired")
+    async with db.transaction() as s:
+        concern = await s.get(Concern, concern_id)
+        assert concern is not None and concern.status == "open"
+        refused = (await s.scalars(select(AuditEvent.subject).where(AuditEvent.action == "concern.refused"))).all()
+        assert refused == [f"concern:{concern_id}"]
+    await bot.press(director.who, "acknowledge")
+    await bot.press_data(director.who, f"cs:ack:{concern_id}", bot.last_with_buttons(director.who))
+    assert "was already taken up by" in bot.last_text(director.who)
+
+
+async def test_sexual_abuse_guidance_and_a_voice_note(bot: Harness, db: Database) -> None:
+    at(bot, T0)
+    director = await caseworker_on(db, 5001, "child-director", VILLAGE)
+    gran = await family(bot, "zh_Hans")
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, gran._("Sexual abuse"))
+    await bot.press(gran.who, gran._("No, not right now"))
+    assert "不要给孩子洗澡" in bot.all_text(gran.who)
+    voice = {"file_id": "AwACAgIAAxkBAAEvoice", "file_unique_id": "AgADvoice", "duration": 12}
+    await bot.feed({"message": bot.message_json(gran.who, None, voice=voice)})
+    await bot.press(gran.who, gran._("No, keep me out of it"))
+    await bot.press(gran.who, gran._("📨 Send now"))
+    async with db.transaction() as s:
+        attachment = await s.scalar(select(ConcernAttachment))
+        concern = await s.scalar(select(Concern))
+    assert attachment is not None and attachment.kind == "voice" and attachment.file_id == voice["file_id"]
+    assert concern is not None and concern.urgency == "emergency"
+    assert "Attached: 1 voice note(s) or photo(s)" in concern_texts(bot, director)[0]
+
+
+async def test_a_restart_between_report_and_acknowledgement_loses_nothing(bot: Harness, db: Database) -> None:
+    at(bot, T0)
+    _director, supervisor, _officer = await full_ladder(db)
+    gran = await family(bot, "en")
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, "Left alone, nobody caring")
+    await bot.press(gran.who, "No, not right now")
+    await bot.press(gran.who, "Skip")
+    await bot.press(gran.who, "No, keep me out of it")
+    await bot.press(gran.who, "Send now")
+    settings = bot.app.bot_data["runtime"].settings
+    second = await start_harness(settings, db, bot.api)
+    try:
+        second.app.bot_data["runtime"].clock = lambda: T0 + timedelta(hours=2, minutes=1)
+        await concerns_tick(SimpleNamespace(application=second.app))  # type: ignore[arg-type]
+        assert len(concern_texts(second, supervisor)) == 1  # high urgency: two hours, then up
+        await concerns_tick(SimpleNamespace(application=second.app))  # type: ignore[arg-type]
+        assert len(concern_texts(second, supervisor)) == 1  # and only once
+        await second.press(supervisor.who, "确认收到")
+        assert any("is being looked at by" in t for t in second.api.texts(gran.who.id))
+        assert not second.errors
+    finally:
+        await stop_harness(second)

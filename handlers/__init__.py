@@ -15,7 +15,7 @@ from telegram.ext import (
 )
 
 from bot.i18n import N_, translations
-from handlers import family, menu, report
+from handlers import family, menu, report, screen
 from handlers.common import expired, load
 
 COMMANDS = [
@@ -36,6 +36,8 @@ async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 async def on_stray_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Text, stickers or photos outside any flow: point to the menu rather than stay silent."""
+    if screen.answered(update, context):
+        return
     c = await load(update, context)
     await menu.say_then_menu(c, c._("Please choose from the menu below."))
 
@@ -70,7 +72,9 @@ async def save_conversations(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
     only_private = filters.ChatType.PRIVATE
-    app.add_handler(TypeHandler(Update, gate), group=-1)
+    app.add_handler(TypeHandler(Update, gate), group=-2)
+    # Its own group, so the message still reaches the step it answers afterwards.
+    app.add_handler(screen.handler(), group=-1)
     app.add_handler(TypeHandler(Update, save_conversations), group=1)
     # The report flow first: /report must work in the middle of any other flow, and while it runs its
     # steps take the person's answers (the family flow waits, suspended, and offers to resume).

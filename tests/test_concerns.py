@@ -268,3 +268,65 @@ async def test_a_restart_between_report_and_acknowledgement_loses_nothing(bot: H
         assert not second.errors
     finally:
         await stop_harness(second)
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"), [("zh_Hans", "昨天他爸爸喝醉了打孩子"), ("en", "her uncle beat the child again")]
+)
+async def test_danger_words_anywhere_offer_a_report_with_the_category_filled_in(
+    bot: Harness, db: Database, locale: str, words: str
+) -> None:
+    at(bot, T0)
+    director = await caseworker_on(db, 5001, "child-director", VILLAGE)
+    gran = await family(bot, locale)
+    await bot.send(gran.who, words)
+    warning = bot.screen(gran.who)
+    assert warning.startswith(gran._("🚨 <b>This sounds serious. If the child is in danger now, call:</b>"))
+    assert gran._("📞 110 police: someone is hurting the child, or the child is missing.") in warning
+    # Nothing is filed by the bot itself.
+    async with db.transaction() as s:
+        assert await s.scalar(select(Concern.id)) is None
+    await bot.press(gran.who, gran._("🚨 Report this now"))
+    await bot.press(gran.who, "小明")
+    # The category came with the button: the next question is about danger.
+    assert bot.screen(gran.who).startswith(gran._("Is the child in danger right now?"))
+    await bot.press(gran.who, gran._("No, not right now"))
+    await bot.press(gran.who, gran._("Skip"))
+    await bot.press(gran.who, gran._("No, keep me out of it"))
+    await bot.press(gran.who, gran._("📨 Send now"))
+    async with db.transaction() as s:
+        concern = await s.scalar(select(Concern))
+    assert concern is not None and concern.category == "violence" and concern.urgency == "high"
+    assert len(concern_texts(bot, director)) == 1
+
+
+async def test_everyday_words_raise_no_alarm(bot: Harness) -> None:
+    gran = await family(bot, "zh_Hans")
+    for text in ("给孩子打电话", "带孩子去打疫苗", "孩子在打游戏"):
+        await bot.send(gran.who, text)
+    assert "这听起来很严重" not in bot.all_text(gran.who)
+
+
+async def test_a_report_in_the_middle_of_setting_up_suspends_the_setup(bot: Harness, db: Database) -> None:
+    at(bot, T0)
+    await caseworker_on(db, 5001, "child-director", VILLAGE)
+    gran = person("Gran", 6010, "en")
+    await create_household(
+        bot, gran, township="Datang Town", village="Datang Village 1 (sample)", relation="Grandmother"
+    )
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "🧒 A child not in my family")
+    await bot.press(gran.who, "Datang Town")
+    await bot.press(gran.who, "Datang Village 2 (sample)")
+    await bot.press(gran.who, "Bullying")
+    await bot.press(gran.who, "No, not right now")
+    await bot.press(gran.who, "Skip")
+    await bot.press(gran.who, "No, keep me out of it")
+    await bot.press(gran.who, "Send now")
+    # The next thing typed is not taken as the nickname the setup was waiting for.
+    await bot.send(gran.who, "thank you")
+    assert "Continue there?" in bot.screen(gran.who)
+    await bot.press(gran.who, "Continue where I was")
+    assert bot.last_text(gran.who).startswith("What do you call the child?")
+    await bot.send(gran.who, "Ming")
+    assert "In which year was Ming born?" in bot.screen(gran.who)

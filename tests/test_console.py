@@ -226,7 +226,7 @@ async def test_a_failing_handler_is_reported_and_the_console_goes_on(
 
     def build_with_a_bug(*args: object, **kwargs: object) -> Application:  # type: ignore[type-arg]
         app = real_build(*args, **kwargs)  # type: ignore[arg-type]
-        app.add_handler(MessageHandler(filters.Regex("^boom$"), boom), group=-2)
+        app.add_handler(MessageHandler(filters.Regex("^boom$"), boom), group=-3)
         return app
 
     monkeypatch.setattr(bot.console, "build_application", build_with_a_bug)

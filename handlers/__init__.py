@@ -15,7 +15,7 @@ from telegram.ext import (
 )
 
 from bot.i18n import N_, translations
-from handlers import family, menu, report, screen
+from handlers import cases, family, menu, report, screen
 from handlers.common import expired, load
 
 COMMANDS = [
@@ -26,6 +26,7 @@ COMMANDS = [
     ("language", N_("中文 / English")),
     ("privacy", N_("What we keep about you")),
     ("deletemydata", N_("Delete your information")),
+    ("cases", N_("Caseworkers: open concerns in your area")),
 ]
 
 
@@ -79,6 +80,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     # The report flow first: /report must work in the middle of any other flow, and while it runs its
     # steps take the person's answers (the family flow waits, suspended, and offers to resume).
     app.add_handler(report.build(menu.leaving_handlers()))
+    app.add_handler(cases.build(menu.leaving_handlers()))
     app.add_handler(family.build())
     for handler in menu.global_handlers():
         app.add_handler(handler)

@@ -15,7 +15,7 @@ from handlers import cases, find_help, members, privacy
 from handlers.common import MENU, Ctx, esc, expired, load, resume_row, say, show
 
 END = ConversationHandler.END
-FLOWS = ("family", "report")
+FLOWS = ("family", "report", "case")
 
 
 async def show_menu(c: Ctx, *, new_message: bool = False) -> None:
@@ -36,6 +36,7 @@ async def show_menu(c: Ctx, *, new_message: bool = False) -> None:
         if h.consent_pending and member is not None and member.kind == "parent":
             rows.append([(_("✍️ Give my consent"), "menu:consent")])
     elif p.is_caseworker:
+        rows.append([(_("📋 Open concerns"), "menu:cases")])
         rows.append([(_("🪪 My post"), "menu:post")])
     elif p.notice_declined:
         rows.append([(_("📄 Read the rules again and set up"), "menu:setup")])

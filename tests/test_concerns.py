@@ -220,7 +220,7 @@ async def test_only_a_caseworker_in_scope_can_take_a_concern_up(bot: Harness, db
         assert refused == [f"concern:{concern_id}"]
     await bot.press(director.who, "acknowledge")
     await bot.press_data(director.who, f"cs:ack:{concern_id}", bot.last_with_buttons(director.who))
-    assert "was already taken up by" in bot.last_text(director.who)
+    assert "was already taken up by" in bot.all_text(director.who)
 
 
 async def test_sexual_abuse_guidance_and_a_voice_note(bot: Harness, db: Database) -> None:

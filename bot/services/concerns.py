@@ -19,7 +19,7 @@ from bot.i18n import N_, Tr
 from bot.services import areas, caseworker, ladder, outbox, triage
 from bot.services import household as households
 from bot.services.caseworker import PostView
-from bot.services.errors import NotAllowed
+from bot.services.errors import Invalid, NotAllowed
 from db.models import Area, AuditEvent, CaseEvent, CaseworkerPost, Child, Concern, ConcernAttachment, User
 from db.types import utcnow
 
@@ -401,7 +401,6 @@ async def acknowledge(
     if not posts and not admin:
         raise NotAllowed
     post = posts[0] if posts else None
-    session.add(CaseEvent(concern_id=concern.id, at=now, kind="viewed", actor_user_id=user_id))
     if concern.status != "open":
         existing = (
             await caseworker.post_view(session, concern.acknowledged_post_id) if concern.acknowledged_post_id else None
@@ -443,3 +442,187 @@ async def acknowledge(
 
 async def open_count(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(Concern).where(Concern.status == "open")) or 0)
+
+
+# --- the caseworker's side -----------------------------------------------------------------------------
+
+URGENCY_ORDER = {"emergency": 0, "high": 1, "normal": 2}
+NOTE_MAX = 500
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    concern_id: int
+    ref: str
+    urgency: str
+    category: str
+    status: str
+    village_zh: str
+    village_en: str
+    created_at: datetime
+    ack_due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str
+    post: PostView | None
+    detail: dict[str, object]
+
+
+async def _scope_posts(session: AsyncSession, user_id: int, village_id: int) -> list[PostView]:
+    path = {a.level: a.id for a in await areas.area_path(session, village_id)}
+    return [p for p in await caseworker.posts_of(session, user_id) if in_scope(p, path)]
+
+
+async def cases_in_scope(session: AsyncSession, user_id: int) -> list[CaseRow]:
+    """Open and acknowledged concerns in the caseworker's villages: most urgent, then oldest, first."""
+    posts = await caseworker.posts_of(session, user_id)
+    if not posts:
+        return []
+    rows = (await session.scalars(select(Concern).where(Concern.status.in_(("open", "acknowledged"))))).all()
+    out: list[CaseRow] = []
+    for concern in rows:
+        path = await areas.area_path(session, concern.village_id)
+        by_level = {a.level: a.id for a in path}
+        if not any(in_scope(p, by_level) for p in posts):
+            continue
+        village = path[-1]
+        out.append(
+            CaseRow(
+                concern.id,
+                concern.ref or "",
+                concern.urgency,
+                concern.category,
+                concern.status,
+                village.name_zh,
+                village.name_en,
+                concern.created_at,
+                concern.ack_due_at,
+            )
+        )
+    out.sort(key=lambda r: (URGENCY_ORDER[r.urgency], r.created_at))
+    return out
+
+
+async def authorised(session: AsyncSession, user_id: int, concern_id: int) -> tuple[Concern, PostView]:
+    """The concern and the caller's post covering it; NotAllowed otherwise (the caller audits the refusal)."""
+    concern = await session.get(Concern, concern_id)
+    if concern is None:
+        raise NotAllowed
+    posts = await _scope_posts(session, user_id, concern.village_id)
+    if not posts:
+        raise NotAllowed
+    return concern, posts[0]
+
+
+async def view_case(
+    session: AsyncSession, *, user_id: int, concern_id: int, now: datetime | None = None
+) -> tuple[Concern, list[TimelineEntry]]:
+    """Open one concern: every view is recorded (who and when) in its timeline and in the audit log."""
+    now = now or utcnow()
+    concern, post = await authorised(session, user_id, concern_id)
+    session.add(CaseEvent(concern_id=concern.id, at=now, kind="viewed", actor_user_id=user_id, post_id=post.id))
+    session.add(AuditEvent(actor_user_id=user_id, action="concern.view", subject=f"concern:{concern.id}"))
+    await session.flush()
+    events = (
+        await session.scalars(select(CaseEvent).where(CaseEvent.concern_id == concern.id).order_by(CaseEvent.id))
+    ).all()
+    timeline = [
+        TimelineEntry(
+            e.at, e.kind, await caseworker.post_view(session, e.post_id) if e.post_id else None, dict(e.detail)
+        )
+        for e in events
+    ]
+    return concern, timeline
+
+
+async def add_note(
+    session: AsyncSession, *, user_id: int, concern_id: int, text: str, now: datetime | None = None
+) -> None:
+    now = now or utcnow()
+    concern, post = await authorised(session, user_id, concern_id)
+    session.add(
+        CaseEvent(
+            concern_id=concern.id, at=now, kind="note", actor_user_id=user_id, post_id=post.id, detail={"text": text}
+        )
+    )
+
+
+async def record_police_report(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    concern_id: int,
+    text: str,
+    not_needed: bool = False,
+    now: datetime | None = None,
+) -> None:
+    """The police report (station and receipt number) or why none was needed (MPL Art. 11)."""
+    now = now or utcnow()
+    concern, post = await authorised(session, user_id, concern_id)
+    concern.police_report = {
+        "recorded_at": now.isoformat(),
+        ("not_needed_because" if not_needed else "report"): text,
+    }
+    session.add(
+        CaseEvent(
+            concern_id=concern.id,
+            at=now,
+            kind="police_report",
+            actor_user_id=user_id,
+            post_id=post.id,
+            detail={"not_needed": not_needed, "text": text},
+        )
+    )
+
+
+async def resolve(
+    session: AsyncSession, *, user_id: int, concern_id: int, outcome: str, now: datetime | None = None
+) -> list[int]:
+    """Close the concern; a mandatory-report category needs the police report (or why none) first."""
+    now = now or utcnow()
+    concern, post = await authorised(session, user_id, concern_id)
+    if concern.status == "resolved":
+        raise Invalid("already_resolved")
+    if triage.needs_police_report(triage.load_policy(), concern.category) and not concern.police_report:
+        raise Invalid("police_report_needed")
+    if concern.status == "open":
+        # Resolving is also taking it up: the ladder stops.
+        concern.acknowledged_at = now
+        concern.acknowledged_post_id = post.id
+    concern.status = "resolved"
+    concern.resolved_at = now
+    concern.outcome = outcome
+    concern.ack_due_at = None
+    session.add(
+        CaseEvent(
+            concern_id=concern.id,
+            at=now,
+            kind="resolved",
+            actor_user_id=user_id,
+            post_id=post.id,
+            detail={"outcome": outcome},
+        )
+    )
+    ids: list[int] = []
+    if concern.reporter_user_id is not None:
+        reporter = await session.get(User, concern.reporter_user_id)
+        if reporter is not None:
+            tr = Tr(reporter.locale, reporter.timezone)
+            text = tr.gettext("✅ Your report {ref} has been dealt with by: {who}. Thank you for speaking up.").format(
+                ref=concern.ref, who=labels.badge(tr, post)
+            )
+            new_id = await outbox.enqueue(
+                session,
+                user_id=reporter.id,
+                chat_id=reporter.chat_id,
+                kind="concern.resolved",
+                text=text,
+                dedupe_key=f"concern:{concern.id}:resolved:reporter",
+            )
+            if new_id is not None:
+                ids.append(new_id)
+    await session.flush()
+    return ids

@@ -108,14 +108,32 @@ class Dispatcher:
             # No limiter-side retries (only our limiter understands the marker; plain AIORateLimiter
             # would read -1 as "make no attempt at all"): a 429 comes back here and the row is rescheduled instead.
             kwargs["rate_limit_args"] = NO_RETRIES
+        media = payload.get("media")
         try:
-            message = await self.bot.send_message(
-                chat_id=item.chat_id,
-                text=text,
-                parse_mode=payload.get("parse_mode"),
-                reply_markup=_markup(payload.get("buttons")),
-                **kwargs,
-            )
+            if isinstance(media, dict) and media.get("kind") == "voice":
+                message = await self.bot.send_voice(
+                    chat_id=item.chat_id,
+                    voice=str(media["file_id"]),
+                    caption=text or None,
+                    parse_mode=payload.get("parse_mode"),
+                    **kwargs,
+                )
+            elif isinstance(media, dict) and media.get("kind") == "photo":
+                message = await self.bot.send_photo(
+                    chat_id=item.chat_id,
+                    photo=str(media["file_id"]),
+                    caption=text or None,
+                    parse_mode=payload.get("parse_mode"),
+                    **kwargs,
+                )
+            else:
+                message = await self.bot.send_message(
+                    chat_id=item.chat_id,
+                    text=text,
+                    parse_mode=payload.get("parse_mode"),
+                    reply_markup=_markup(payload.get("buttons")),
+                    **kwargs,
+                )
         except RetryAfter as exc:
             due = now + _seconds(exc.retry_after)
             error = _describe(exc, text)

@@ -151,6 +151,13 @@ async def on_delete_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         lines.append(_("Your family's page and its children's information were deleted too."))
     elif result.household_kept_for_others:
         lines.append(_("Your family's page stays for the other family members who use it."))
+    if result.reports_kept:
+        lines.append(
+            _(
+                "The reports you made about a child's safety are kept without your name, because the law asks "
+                "that such reports are not lost (Minors Protection Law, Art. 11)."
+            )
+        )
     lines.append(_("If you write to the bot again, it will start afresh. Take care."))
     await show(c, "\n".join(lines), menu=False)
     return END

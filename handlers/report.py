@@ -323,7 +323,7 @@ async def on_share(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | 
     return await ask_confirm(c)
 
 
-async def on_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+async def on_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | str | None:
     c = await load(update, context)
     answer = _arg(c)
     if answer == "cancel":
@@ -331,7 +331,7 @@ async def on_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int 
             await drafts.clear(session, c.person.id, FLOW)
         await show(c, c._("Nothing was sent. If you are worried again, tap /report."), menu=True)
         return END
-    if answer != "send":
+    if answer not in ("send", "new", "add"):
         await expired(c)
         return None
     draft = await _draft(c)
@@ -359,6 +359,30 @@ async def on_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int 
         reporter_relation=relation if isinstance(child_id, int) else None,
         shares_contact=bool(draft.get("share")),
     )
+    async with c.rt.db.transaction() as session:
+        duplicate = await concerns.recent_duplicate(session, new=new, now=c.rt.clock())
+    if duplicate is not None and answer == "send":
+        # The same worry a few minutes ago: offer to add to it, so caseworkers see one concern, not two.
+        _ = c._
+        await show(
+            c,
+            _("You reported this {n} minutes ago ({ref}). Add this to that report?").format(
+                n=max(1, int((c.rt.clock() - duplicate.created_at).total_seconds() // 60)), ref=duplicate.ref
+            ),
+            [[(_("➕ Add to that report"), "rf:add")], [(_("📨 Send as a new report"), "rf:new")]],
+        )
+        return CONFIRM
+    if duplicate is not None and answer == "add":
+        async with c.rt.db.transaction() as session:
+            ids = await concerns.add_to(session, concern_id=duplicate.id, new=new, now=c.rt.clock())
+            await drafts.clear(session, c.person.id, FLOW)
+        await c.rt.dispatcher.deliver(ids)
+        await show(
+            c,
+            c._("✅ Added to your report {ref}. The people looking at it have been told.").format(ref=duplicate.ref),
+            menu=True,
+        )
+        return END
     try:
         # Saved first: the reporter is told nothing until the concern is in the database.
         async with c.rt.db.transaction() as session:

@@ -242,6 +242,9 @@ async def test_sexual_abuse_guidance_and_a_voice_note(bot: Harness, db: Database
     assert attachment is not None and attachment.kind == "voice" and attachment.file_id == voice["file_id"]
     assert concern is not None and concern.urgency == "emergency"
     assert "Attached: 1 voice note(s) or photo(s)" in concern_texts(bot, director)[0]
+    # The voice note itself goes with the notification, by Telegram file id.
+    [forwarded] = bot.api.sent(director.who.id, method="sendVoice")
+    assert forwarded["voice"] == voice["file_id"] and "XC-2026-00001" in forwarded["caption"]
 
 
 async def test_a_restart_between_report_and_acknowledgement_loses_nothing(bot: Harness, db: Database) -> None:
@@ -330,3 +333,93 @@ async def test_a_report_in_the_middle_of_setting_up_suspends_the_setup(bot: Harn
     assert bot.last_text(gran.who).startswith("What do you call the child?")
     await bot.send(gran.who, "Ming")
     assert "In which year was Ming born?" in bot.screen(gran.who)
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+async def test_the_same_worry_twice_in_ten_minutes_is_offered_as_an_addition(
+    bot: Harness, db: Database, locale: str
+) -> None:
+    at(bot, T0)
+    director = await caseworker_on(db, 5001, "child-director", VILLAGE)
+    gran = await family(bot, locale)
+
+    async def report(description: str) -> None:
+        await bot.send(gran.who, "/report")
+        await bot.press(gran.who, "小明")
+        await bot.press(gran.who, gran._("Bullying"))
+        await bot.press(gran.who, gran._("No, not right now"))
+        await bot.send(gran.who, description)
+        await bot.press(gran.who, gran._("No, keep me out of it"))
+        await bot.press(gran.who, gran._("📨 Send now"))
+
+    await report("同学抢他的钱")
+    at(bot, T0 + timedelta(minutes=4))
+    await report("今天又被打了")
+    assert gran._("You reported this {n} minutes ago ({ref}). Add this to that report?").format(
+        n=4, ref="XC-2026-00001"
+    ) in bot.screen(gran.who)
+    await bot.press(gran.who, gran._("➕ Add to that report"))
+    async with db.transaction() as s:
+        assert len((await s.scalars(select(Concern))).all()) == 1
+        more = (await s.scalars(select(CaseEvent.detail).where(CaseEvent.kind == "more_info"))).all()
+    assert more == [{"text": "今天又被打了", "in_danger": False}]
+    assert any("今天又被打了" in t for t in bot.api.texts(director.who.id))
+    # After ten minutes it is a new report.
+    at(bot, T0 + timedelta(minutes=15))
+    await report("又一次")
+    assert "XC-2026-00002" in bot.all_text(gran.who)
+
+
+async def test_deleting_ones_data_keeps_the_report_without_the_name(bot: Harness, db: Database) -> None:
+    at(bot, T0)
+    await caseworker_on(db, 5001, "child-director", VILLAGE)
+    gran = await family(bot, "en")
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, "Left alone, nobody caring")
+    await bot.press(gran.who, "No, not right now")
+    await bot.press(gran.who, "Skip")
+    await bot.press(gran.who, "No, keep me out of it")
+    await bot.press(gran.who, "Send now")
+    await bot.send(gran.who, "/deletemydata")
+    await bot.press(gran.who, "Yes, delete everything")
+    assert "kept without your name" in bot.last_text(gran.who)
+    async with db.transaction() as s:
+        concern = await s.scalar(select(Concern))
+    assert concern is not None
+    assert (concern.reporter_user_id, concern.household_id, concern.child_id) == (None, None, None)
+    assert concern.category == "left_alone" and concern.status == "open"
+
+
+@pytest.mark.parametrize(
+    ("category", "danger", "urgency"),
+    [
+        ("In danger right now", False, "emergency"),
+        ("Hurt by someone, violence", False, "high"),
+        ("Sexual abuse", False, "emergency"),
+        ("Left alone, nobody caring", False, "high"),
+        ("Missing", False, "emergency"),
+        ("Injury or illness", False, "normal"),
+        ("Very sad, withdrawn, or talking about hurting themselves", False, "high"),
+        ("Very sad, withdrawn, or talking about hurting themselves", True, "emergency"),
+        ("Not going to school", False, "normal"),
+        ("Bullying", False, "normal"),
+        ("Something else", False, "normal"),
+        ("Something else", True, "emergency"),
+    ],
+)
+async def test_every_category_gets_its_urgency(
+    bot: Harness, db: Database, category: str, danger: bool, urgency: str
+) -> None:
+    at(bot, T0)
+    gran = await family(bot, "zh_Hans")
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, gran._(category))
+    await bot.press(gran.who, gran._("⚠️ Yes, in danger now") if danger else gran._("No, not right now"))
+    await bot.press(gran.who, gran._("Skip"))
+    await bot.press(gran.who, gran._("No, keep me out of it"))
+    await bot.press(gran.who, gran._("📨 Send now"))
+    async with db.transaction() as s:
+        concern = await s.scalar(select(Concern))
+    assert concern is not None and concern.urgency == urgency

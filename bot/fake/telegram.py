@@ -167,6 +167,14 @@ class FakeTelegram:
         contact = {"phone_number": p["phone_number"], "first_name": p["first_name"]}
         return self._new_message(p, {"contact": contact})
 
+    def _m_sendVoice(self, p: dict[str, Any]) -> dict[str, Any]:
+        voice = {"file_id": str(p["voice"]), "file_unique_id": "u" + str(p["voice"])[-8:], "duration": 1}
+        return self._new_message(p, {"voice": voice, **({"caption": p["caption"]} if "caption" in p else {})})
+
+    def _m_sendPhoto(self, p: dict[str, Any]) -> dict[str, Any]:
+        photo = [{"file_id": str(p["photo"]), "file_unique_id": "u" + str(p["photo"])[-8:], "width": 1, "height": 1}]
+        return self._new_message(p, {"photo": photo, **({"caption": p["caption"]} if "caption" in p else {})})
+
     def _edit(self, p: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any] | Response:
         key = (int(p.get("chat_id", 0)), int(p.get("message_id", 0)))
         message = self.messages.get(key)
@@ -210,7 +218,7 @@ class FakeTelegram:
         return []
 
 
-_PRODUCING = {"sendMessage", "editMessageText", "editMessageReplyMarkup", "sendContact", "sendPhoto"}
+_PRODUCING = {"sendMessage", "editMessageText", "editMessageReplyMarkup", "sendContact", "sendPhoto", "sendVoice"}
 
 
 def _server_error() -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -218,7 +218,26 @@ async def _notify_caseworker(
         buttons=[[(tr.gettext("✅ I will look at it (acknowledge)"), f"{ACK}{concern.id}")]],
         dedupe_key=f"concern:{concern.id}:notify:{person.post_id}:{why}:{concern.admin_reminders}",
     )
-    return [new_id] if new_id is not None else []
+    ids = [new_id] if new_id is not None else []
+    attachments = (
+        await session.scalars(
+            select(ConcernAttachment).where(ConcernAttachment.concern_id == concern.id).order_by(ConcernAttachment.id)
+        )
+    ).all()
+    for attachment in attachments:
+        # Voice notes and photos go with the notification (by Telegram file id; the bot keeps no files).
+        media_id = await outbox.enqueue(
+            session,
+            user_id=user.id,
+            chat_id=user.chat_id,
+            kind="concern.media",
+            text=tr.gettext("Attached to {ref}").format(ref=concern.ref),
+            dedupe_key=f"concern:{concern.id}:media:{attachment.id}:{person.post_id}",
+            media=(attachment.kind, attachment.file_id),
+        )
+        if media_id is not None:
+            ids.append(media_id)
+    return ids
 
 
 async def _tell_moved_up(session: AsyncSession, concern: Concern, person: ladder.Person, now: datetime) -> list[int]:
@@ -625,4 +644,70 @@ async def resolve(
             if new_id is not None:
                 ids.append(new_id)
     await session.flush()
+    return ids
+
+
+DUPLICATE_WINDOW = timedelta(minutes=10)
+
+
+async def recent_duplicate(session: AsyncSession, *, new: NewConcern, now: datetime | None = None) -> Concern | None:
+    """The same reporter, child (or village) and category within ten minutes, still open: add to it instead?"""
+    now = now or utcnow()
+    query = select(Concern).where(
+        Concern.reporter_user_id == new.reporter_user_id,
+        Concern.category == new.category,
+        Concern.status != "resolved",
+        Concern.created_at >= now - DUPLICATE_WINDOW,
+    )
+    if new.child_id is not None:
+        query = query.where(Concern.child_id == new.child_id)
+    else:
+        query = query.where(Concern.child_id.is_(None), Concern.village_id == new.village_id)
+    return await session.scalar(query.order_by(Concern.id.desc()).limit(1))
+
+
+async def add_to(session: AsyncSession, *, concern_id: int, new: NewConcern, now: datetime | None = None) -> list[int]:
+    """More information on an existing concern, from the same reporter; its caseworkers are told."""
+    now = now or utcnow()
+    concern = await session.get_one(Concern, concern_id)
+    if concern.reporter_user_id != new.reporter_user_id:
+        raise NotAllowed
+    for kind, file_id in new.attachments:
+        session.add(ConcernAttachment(concern_id=concern.id, kind=kind, file_id=file_id, created_at=now))
+    detail: dict[str, object] = {"text": new.description or "", "in_danger": new.in_danger}
+    event = CaseEvent(
+        concern_id=concern.id, at=now, kind="more_info", actor_user_id=new.reporter_user_id, detail=detail
+    )
+    session.add(event)
+    await session.flush()
+    ids: list[int] = []
+    holders = (
+        {concern.acknowledged_post_id}
+        if concern.acknowledged_post_id
+        else set((await _state(session, concern)).notified)
+    )
+    for post_id in holders:
+        if post_id is None:
+            continue
+        post = await session.get(CaseworkerPost, post_id)
+        user = await session.get(User, post.user_id) if post else None
+        if user is None:
+            continue
+        tr = Tr(user.locale, user.timezone)
+        text = tr.gettext("➕ More information on concern {ref} from the reporter:").format(ref=concern.ref)
+        if new.description:
+            text += "\n" + html.escape(new.description, quote=False)
+        if new.in_danger and not concern.in_danger:
+            text += "\n" + tr.gettext("The reporter now says the child is in danger right now.")
+        new_id = await outbox.enqueue(
+            session,
+            user_id=user.id,
+            chat_id=user.chat_id,
+            kind="concern.more",
+            text=text,
+            buttons=[[(tr.gettext("📂 Open"), f"cs:open:{concern.id}")]],
+            dedupe_key=f"concern:{concern.id}:more:{event.id}:{post_id}",
+        )
+        if new_id is not None:
+            ids.append(new_id)
     return ids

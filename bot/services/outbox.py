@@ -58,6 +58,7 @@ async def enqueue(
     dedupe_key: str,
     buttons: Buttons | None = None,
     due_at: datetime | None = None,
+    media: tuple[str, str] | None = None,
 ) -> int | None:
     """Queue a message; returns its id, or None if `dedupe_key` was already queued (nothing inserted)."""
     if not dedupe_key or len(dedupe_key) > MAX_DEDUPE_KEY_CHARS:
@@ -76,7 +77,9 @@ async def enqueue(
         "user_id": user_id,
         "chat_id": chat_id,
         "kind": kind,
-        "payload": {"text": text, "parse_mode": "HTML", "buttons": rows},
+        # `media` (kind, Telegram file id): a voice note or photo sent on, with `text` as its caption.
+        "payload": {"text": text, "parse_mode": "HTML", "buttons": rows}
+        | ({"media": {"kind": media[0], "file_id": media[1]}} if media else {}),
         "dedupe_key": dedupe_key,
         "status": "pending",
         "due_at": due_at or now,

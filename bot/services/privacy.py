@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import caseworker, codes
 from bot.services import household as households
-from db.models import AuditEvent, Child, ChildConsent, Draft, Household, InviteCode, Membership, Outbox, User
+from db.models import AuditEvent, Child, ChildConsent, Concern, Draft, Household, InviteCode, Membership, Outbox, User
 from db.types import utcnow
 
 
@@ -37,6 +37,7 @@ class Deleted:
     household_kept_for_others: bool
     children_deleted: int
     consents_withdrawn: int
+    reports_kept: int  # concerns this person reported: kept, without their identity
 
 
 async def what_we_keep(session: AsyncSession, user_id: int, now: datetime | None = None) -> Kept:
@@ -90,6 +91,11 @@ async def delete_person(session: AsyncSession, user_id: int) -> Deleted:
     consents = int(
         await session.scalar(select(func.count()).select_from(ChildConsent).where(ChildConsent.user_id == user_id)) or 0
     )
+    # A report about a child's safety must not be lost (MPL Art. 11): it stays, and loses the reporter's
+    # identity through ON DELETE SET NULL; a deleted household's children are unlinked the same way.
+    reports = int(
+        await session.scalar(select(func.count()).select_from(Concern).where(Concern.reporter_user_id == user_id)) or 0
+    )
     household_deleted = kept_for_others = False
     children_deleted = 0
     if household_id is not None:
@@ -117,4 +123,4 @@ async def delete_person(session: AsyncSession, user_id: int) -> Deleted:
     session.expunge_all()
     session.add(AuditEvent(actor_user_id=None, action="person.delete", subject="person"))
     await session.flush()
-    return Deleted(household_deleted, kept_for_others, children_deleted, consents)
+    return Deleted(household_deleted, kept_for_others, children_deleted, consents, reports)

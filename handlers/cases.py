@@ -34,12 +34,17 @@ EVENT_LABELS = {
     "note": N_("note by"),
     "police_report": N_("police report recorded by"),
     "resolved": N_("resolved by"),
+    "referral": N_("referred by"),
+    "transferred": N_("passed to"),
+    "message": N_("message to the reporter from"),
+    "more_info": N_("more information from the reporter"),
 }
 ASK = {
     "note": N_("Type the note (what you did or found). Do not write the child's full name."),
     "police": N_("Type the police station and the receipt number of the report."),
     "nopolice": N_("Type why no police report was needed."),
     "resolve": N_("Type the outcome in one or two sentences."),
+    "msg": N_("Type your message to the reporter. It is sent with your verified post, not your name or number."),
 }
 
 
@@ -138,7 +143,10 @@ async def show_case(c: Ctx, concern_id: int) -> bool:
     for event in timeline[-15:]:
         who = labels.post_title(c.tr, event.post) if event.post else ""
         text = f"{c.tr.when(event.at)} · {_(EVENT_LABELS.get(event.kind, event.kind))} {esc(who)}".rstrip()
-        if event.kind in ("note", "police_report") and event.detail.get("text"):
+        if event.kind == "referral":
+            name = event.detail.get("name_zh") if c.tr.locale == "zh_Hans" else event.detail.get("name_en")
+            text += f" → {esc(name)} {esc(event.detail.get('phone') or '')}".rstrip()
+        if event.kind in ("note", "police_report", "message", "more_info") and event.detail.get("text"):
             text += f": {esc(event.detail['text'])}"
         if event.kind == "resolved" and event.detail.get("outcome"):
             text += f": {esc(event.detail['outcome'])}"
@@ -150,6 +158,10 @@ async def show_case(c: Ctx, concern_id: int) -> bool:
         buttons.append([(_("📝 Add a note"), f"cs:note:{concern.id}")])
         buttons.append([(_("👮 Record the police report"), f"cs:police:{concern.id}")])
         buttons.append([(_("No police report needed"), f"cs:nopolice:{concern.id}")])
+        buttons.append([(_("🔀 Refer to a service"), f"cs:refer:{concern.id}")])
+        buttons.append([(_("↪️ Pass to another caseworker"), f"cs:transfer:{concern.id}")])
+        if concern.reporter_shares_contact and concern.reporter_user_id is not None:
+            buttons.append([(_("💬 Message the reporter"), f"cs:msg:{concern.id}")])
         buttons.append([(_("🏁 Resolve"), f"cs:resolve:{concern.id}")])
     buttons.append([(_("📋 All open concerns"), "menu:cases")])
     await show(c, "\n".join(lines), buttons, new_message=True)
@@ -203,6 +215,10 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | i
                     not_needed=action == "nopolice",
                     now=now,
                 )
+            elif action == "msg":
+                ids = await concerns.message_reporter(
+                    session, user_id=c.person.id, concern_id=concern_id, text=text, now=now
+                )
             else:
                 ids = await concerns.resolve(session, user_id=c.person.id, concern_id=concern_id, outcome=text, now=now)
             await drafts.clear(session, c.person.id, FLOW)
@@ -236,8 +252,88 @@ async def on_wrong_kind(update: Update, context: ContextTypes.DEFAULT_TYPE) -> s
     return TEXT
 
 
+async def on_refer_options(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    c = await load(update, context)
+    concern_id = _id(c)
+    try:
+        async with c.rt.db.transaction() as session:
+            options = await concerns.referral_options(
+                session, user_id=c.person.id, concern_id=concern_id or 0, now=c.rt.clock()
+            )
+    except NotAllowed:
+        await _refused(c, concern_id)
+        return None
+    rows = [[(e.name(c.tr.locale), f"cs:rf:{concern_id}:{e.key}")] for e in options]
+    rows.append([(c._("⬅️ Back"), f"cs:open:{concern_id}")])
+    await show(c, c._("Refer to which service? The referral is recorded in the timeline."), rows)
+    return END
+
+
+async def on_refer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    c = await load(update, context)
+    assert c.query is not None and c.query.data is not None
+    _cs, _rf, raw_id, key = [*c.query.data.split(":"), "", "", "", ""][:4]
+    concern_id = int(raw_id) if raw_id.isdigit() else None
+    try:
+        async with c.rt.db.transaction() as session:
+            entry = await concerns.refer(
+                session, user_id=c.person.id, concern_id=concern_id or 0, entry_key=key, now=c.rt.clock()
+            )
+    except NotAllowed:
+        await _refused(c, concern_id)
+        return None
+    await say(
+        c,
+        c._("🔀 Referral recorded: {name} {phone}").format(name=esc(entry.name(c.tr.locale)), phone=entry.phone or ""),
+    )
+    assert concern_id is not None
+    await show_case(c, concern_id)
+    return END
+
+
+async def on_transfer_options(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    c = await load(update, context)
+    concern_id = _id(c)
+    try:
+        async with c.rt.db.transaction() as session:
+            options = await concerns.transfer_options(session, user_id=c.person.id, concern_id=concern_id or 0)
+    except NotAllowed:
+        await _refused(c, concern_id)
+        return None
+    rows = [[(labels.post_title(c.tr, p), f"cs:tr:{concern_id}:{p.id}")] for p in options]
+    rows.append([(c._("⬅️ Back"), f"cs:open:{concern_id}")])
+    text = c._("Pass it to whom?") if options else c._("There is nobody else on this concern's ladder to pass it to.")
+    await show(c, text, rows)
+    return END
+
+
+async def on_transfer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    c = await load(update, context)
+    assert c.query is not None and c.query.data is not None
+    parts = c.query.data.split(":")
+    concern_id = int(parts[2]) if len(parts) == 4 and parts[2].isdigit() else None
+    post_id = int(parts[3]) if len(parts) == 4 and parts[3].isdigit() else None
+    try:
+        async with c.rt.db.transaction() as session:
+            ids = await concerns.transfer(
+                session, user_id=c.person.id, concern_id=concern_id or 0, post_id=post_id or 0, now=c.rt.clock()
+            )
+    except NotAllowed:
+        await _refused(c, concern_id)
+        return None
+    await c.rt.dispatcher.deliver(ids)
+    await say(c, c._("↪️ Passed on. They have been told."))
+    assert concern_id is not None
+    await show_case(c, concern_id)
+    return END
+
+
 def handlers() -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]]:
     return [
+        CallbackQueryHandler(on_refer_options, pattern=r"^cs:refer:\d+$"),
+        CallbackQueryHandler(on_refer, pattern=r"^cs:rf:\d+:[a-z0-9-]+$"),
+        CallbackQueryHandler(on_transfer_options, pattern=r"^cs:transfer:\d+$"),
+        CallbackQueryHandler(on_transfer, pattern=r"^cs:tr:\d+:\d+$"),
         CallbackQueryHandler(on_acknowledge, pattern=rf"^{concerns.ACK}\d+$"),
         CommandHandler("cases", on_cases),
         CallbackQueryHandler(on_cases, pattern=r"^menu:cases$"),
@@ -249,7 +345,7 @@ def build(
     leaving: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]],
 ) -> ConversationHandler[ContextTypes.DEFAULT_TYPE]:
     return ConversationHandler(
-        entry_points=[CallbackQueryHandler(on_action, pattern=r"^cs:(note|police|nopolice|resolve):\d+$")],
+        entry_points=[CallbackQueryHandler(on_action, pattern=r"^cs:(note|police|nopolice|resolve|msg):\d+$")],
         states={
             TEXT: [
                 MessageHandler(filters.TEXT & ~filters.COMMAND, on_text),

@@ -107,3 +107,54 @@ async def test_a_caseworker_cannot_open_a_concern_outside_their_area(bot: Harnes
     # A person who is not a caseworker at all is refused too.
     await bot.send(gran.who, "/cases")
     assert bot.last_text(gran.who) == "That is no longer possible here. Tap /menu to start again."
+
+
+async def test_refer_transfer_and_a_message_to_the_reporter(bot: Harness, db: Database) -> None:
+    at(bot, T0)
+    director = await caseworker_on(db, 5001, "child-director", VILLAGE)
+    supervisor = await caseworker_on(db, 5002, "township-supervisor", "451321-02", "zh_Hans")
+    gran = await family(bot, "en")
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, "Not going to school")
+    await bot.press(gran.who, "No, not right now")
+    await bot.press(gran.who, "Skip")
+    await bot.press(gran.who, "Yes, they may contact me")
+    await bot.press(gran.who, "Send now")
+    await bot.send(director.who, "/cases")
+    await bot.press(director.who, "📂 XC-2026-00001")
+    await bot.press(director.who, "acknowledge")
+    # Refer: the options are the directory's contacts for the village and the need; the choice is recorded.
+    await bot.press(director.who, "Refer to a service")
+    assert "Datang Town Central Primary School (sample)" in bot.labels(director.who)
+    await bot.press(director.who, "Datang Town Central Primary School (sample)")
+    assert "Referral recorded: Datang Town Central Primary School (sample) 07720020003" in bot.all_text(director.who)
+    # A message to the reporter, who agreed to be contacted: relayed under the verified post, no private details.
+    await bot.press(director.who, "Message the reporter")
+    await bot.send(director.who, "I will visit tomorrow morning.")
+    relayed = [t for t in bot.api.texts(gran.who.id) if "I will visit tomorrow morning." in t]
+    assert relayed and "✅ Verified: child director, Datang Village 1 (sample), Datang Town" in relayed[0]
+    assert "5001" not in relayed[0]
+    # Transfer to the township supervisor, who is told with the case.
+    await bot.press(director.who, "Pass to another caseworker")
+    await bot.press(director.who, "child welfare supervisor, Datang Town")
+    passed = [t for t in bot.api.texts(supervisor.who.id) if "转给了您" in t]
+    assert passed and "XC-2026-00001" in passed[0]
+    async with db.transaction() as s:
+        kinds = (await s.scalars(select(CaseEvent.kind))).all()
+    assert {"referral", "message", "transferred"} <= set(kinds)
+
+
+async def test_no_message_to_a_reporter_who_did_not_agree(bot: Harness, db: Database) -> None:
+    at(bot, T0)
+    director = await caseworker_on(db, 5001, "child-director", VILLAGE)
+    gran = await family(bot, "en")
+    await report(bot, gran, "Bullying")
+    await bot.send(director.who, "/cases")
+    await bot.press(director.who, "📂 XC-2026-00001")
+    assert "💬 Message the reporter" not in bot.labels(director.who)
+    async with db.transaction() as s:
+        concern_id = await s.scalar(select(Concern.id))
+    await bot.press_data(director.who, f"cs:msg:{concern_id}")
+    await bot.send(director.who, "hello")
+    assert not [t for t in bot.api.texts(gran.who.id) if "hello" in t]

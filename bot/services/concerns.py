@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
 from bot.i18n import N_, Tr
-from bot.services import areas, caseworker, ladder, outbox, triage
+from bot.services import areas, caseworker, directory, ladder, outbox, triage
 from bot.services import household as households
 from bot.services.caseworker import PostView
+from bot.services.directory import Entry
 from bot.services.errors import Invalid, NotAllowed
 from db.models import Area, AuditEvent, CaseEvent, CaseworkerPost, Child, Concern, ConcernAttachment, User
 from db.types import utcnow
@@ -711,3 +712,130 @@ async def add_to(session: AsyncSession, *, concern_id: int, new: NewConcern, now
         if new_id is not None:
             ids.append(new_id)
     return ids
+
+
+# --- referral, transfer, a message to the reporter -----------------------------------------------------
+
+NEED_FOR_CATEGORY = {
+    "danger_now": "protection",
+    "violence": "protection",
+    "sexual_abuse": "protection",
+    "left_alone": "protection",
+    "missing": "protection",
+    "injury_illness": "health",
+    "self_harm": "mental_health",
+    "not_in_school": "school",
+    "bullying": "school",
+    "other": "assistance",
+}
+
+
+async def referral_options(session: AsyncSession, *, user_id: int, concern_id: int, now: datetime) -> list[Entry]:
+    """Directory contacts that fit the concern, for its village: the same ranking families see."""
+    concern, _post = await authorised(session, user_id, concern_id)
+    place = await directory.place_of(session, concern.village_id)
+    entries = [e for e in await directory.entries_for(session, place) if e.post is None]
+    return [r.entry for r in directory.rank(entries, NEED_FOR_CATEGORY[concern.category], now, limit=8)]
+
+
+async def refer(session: AsyncSession, *, user_id: int, concern_id: int, entry_key: str, now: datetime) -> Entry:
+    concern, post = await authorised(session, user_id, concern_id)
+    entry = directory.find(await referral_options(session, user_id=user_id, concern_id=concern_id, now=now), entry_key)
+    if entry is None:
+        raise NotAllowed
+    session.add(
+        CaseEvent(
+            concern_id=concern.id,
+            at=now,
+            kind="referral",
+            actor_user_id=user_id,
+            post_id=post.id,
+            detail={"contact": entry.key, "name_zh": entry.name_zh, "name_en": entry.name_en, "phone": entry.phone},
+        )
+    )
+    return entry
+
+
+async def transfer_options(session: AsyncSession, *, user_id: int, concern_id: int) -> list[PostView]:
+    """Other active posts that cover the concern's village (its village, township and county)."""
+    concern, _post = await authorised(session, user_id, concern_id)
+    the_ladder = await load_ladder(session, concern.village_id)
+    mine = {p.id for p in await caseworker.posts_of(session, user_id)}
+    out: list[PostView] = []
+    for rung in the_ladder.rungs:
+        for person in rung:
+            if person.post_id not in mine and person.reachable:
+                out.append(await caseworker.post_view(session, person.post_id))
+    return out
+
+
+async def transfer(session: AsyncSession, *, user_id: int, concern_id: int, post_id: int, now: datetime) -> list[int]:
+    concern, post = await authorised(session, user_id, concern_id)
+    target = next(
+        (p for p in await transfer_options(session, user_id=user_id, concern_id=concern_id) if p.id == post_id), None
+    )
+    if target is None:
+        raise NotAllowed
+    concern.acknowledged_post_id = target.id if concern.status != "open" else concern.acknowledged_post_id
+    session.add(
+        CaseEvent(
+            concern_id=concern.id,
+            at=now,
+            kind="transferred",
+            actor_user_id=user_id,
+            post_id=target.id,
+            detail={"from": post.id},
+        )
+    )
+    target_post = await session.get_one(CaseworkerPost, target.id)
+    user = await session.get_one(User, target_post.user_id)
+    tr = Tr(user.locale, user.timezone)
+    text = (
+        tr.gettext("↪️ Concern {ref} has been passed to you by: {who}").format(
+            ref=concern.ref, who=labels.badge(tr, post)
+        )
+        + "\n\n"
+        + await render_for_caseworker(session, concern, tr, "")
+    )
+    buttons = [[(tr.gettext("📂 Open"), f"cs:open:{concern.id}")]]
+    if concern.status == "open":
+        buttons.insert(0, [(tr.gettext("✅ I will look at it (acknowledge)"), f"{ACK}{concern.id}")])
+    new_id = await outbox.enqueue(
+        session,
+        user_id=user.id,
+        chat_id=user.chat_id,
+        kind="concern.transfer",
+        text=text,
+        buttons=buttons,
+        dedupe_key=f"concern:{concern.id}:transfer:{target.id}:{now.isoformat()}",
+    )
+    return [new_id] if new_id is not None else []
+
+
+async def message_reporter(
+    session: AsyncSession, *, user_id: int, concern_id: int, text: str, now: datetime
+) -> list[int]:
+    """A caseworker's words relayed to the reporter (only if they agreed), under the verified post's badge."""
+    concern, post = await authorised(session, user_id, concern_id)
+    if not concern.reporter_shares_contact or concern.reporter_user_id is None:
+        raise NotAllowed
+    reporter = await session.get(User, concern.reporter_user_id)
+    if reporter is None:
+        raise NotAllowed
+    tr = Tr(reporter.locale, reporter.timezone)
+    body = tr.gettext("💬 About your report {ref}:").format(ref=concern.ref)
+    relayed = f"{body}\n{html.escape(text, quote=False)}\n\n{labels.badge(tr, post)}"
+    event = CaseEvent(
+        concern_id=concern.id, at=now, kind="message", actor_user_id=user_id, post_id=post.id, detail={"text": text}
+    )
+    session.add(event)
+    await session.flush()
+    new_id = await outbox.enqueue(
+        session,
+        user_id=reporter.id,
+        chat_id=reporter.chat_id,
+        kind="concern.message",
+        text=relayed,
+        dedupe_key=f"concern:{concern.id}:message:{event.id}",
+    )
+    return [new_id] if new_id is not None else []

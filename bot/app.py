@@ -94,9 +94,11 @@ async def concerns_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
 async def housekeeping(context: ContextTypes.DEFAULT_TYPE) -> None:
     rt: Runtime = context.application.bot_data[Runtime.KEY]
     async with rt.db.transaction() as session:
-        purged = await purge(session)
-        today = rt.clock().astimezone(ZoneInfo(rt.settings.default_timezone)).date()
+        now = rt.clock()
+        purged = await purge(session, now)
+        today = now.astimezone(ZoneInfo(rt.settings.default_timezone)).date()
         reviews = await notify.contacts_review(session, admin_telegram_ids=rt.settings.admin_telegram_ids, today=today)
+        reviews += await notify.unfinished_reports(session, now=now)
     log.info("housekeeping: %d stale drafts, %d old code attempts removed", purged.drafts, purged.code_attempts)
     await rt.dispatcher.deliver(reviews)
 

@@ -186,6 +186,18 @@ async def on_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
     return await ask_township(c)
 
 
+async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
+    """Back into a report that was started and not sent (from the one reminder)."""
+    c = await load(update, context)
+    async with c.rt.db.transaction() as session:
+        age = await drafts.age(session, c.person.id, FLOW)
+        state = (await drafts.get(session, c.person.id, FLOW)).get("state")
+    if age is None or age > drafts.TTL or state not in SCREENS:
+        await expired(c)
+        return None
+    return await SCREENS[str(state)](c)
+
+
 async def _suspend_family(session, user_id: int) -> None:  # type: ignore[no-untyped-def]
     # A report started in the middle of setting up the family: that flow waits, and offers to resume.
     if (await drafts.get(session, user_id, "family")).get("state"):
@@ -456,6 +468,7 @@ def build(
     return ConversationHandler(
         entry_points=[
             CommandHandler("report", on_report),
+            CallbackQueryHandler(on_resume, pattern=r"^report:resume$"),
             CallbackQueryHandler(on_report, pattern=r"^(menu:report|report:\w+)$"),
         ],
         states={

@@ -423,3 +423,38 @@ async def test_every_category_gets_its_urgency(
     async with db.transaction() as s:
         concern = await s.scalar(select(Concern))
     assert concern is not None and concern.urgency == urgency
+
+
+async def test_an_abandoned_report_gets_one_gentle_reminder_and_is_gone_after_a_day(bot: Harness, db: Database) -> None:
+    from bot.app import housekeeping
+    from db.models import Draft
+
+    at(bot, T0)
+    gran = await family(bot, "zh_Hans")
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, gran._("Bullying"))
+    await bot.press(gran.who, gran._("No, not right now"))
+    # She stops at the description. An hour later, one reminder; never a second.
+    async with db.transaction() as s:
+        draft = await s.scalar(select(Draft).where(Draft.flow == "report"))
+        assert draft is not None
+        draft.updated_at = T0 - timedelta(minutes=1)
+    context = SimpleNamespace(application=bot.app)
+    await tick_housekeeping(bot, context, T0 + timedelta(hours=2), housekeeping)
+    await tick_housekeeping(bot, context, T0 + timedelta(hours=3), housekeeping)
+    reminders = [t for t in bot.api.texts(gran.who.id) if "还没有发送" in t]
+    assert len(reminders) == 1
+    await bot.press(gran.who, gran._("↩️ Finish the report"))
+    assert bot.screen(gran.who).startswith("用您自己的话")
+    # A day after the last step the draft is deleted, and the old button no longer works.
+    await tick_housekeeping(bot, context, T0 + timedelta(hours=25), housekeeping)
+    async with db.transaction() as s:
+        assert await s.scalar(select(Draft).where(Draft.flow == "report")) is None
+    await bot.press_data(gran.who, "report:resume")
+    assert bot.api.calls[-1].params.get("text", "").startswith("这个按钮已经过期了")
+
+
+async def tick_housekeeping(bot: Harness, context: object, moment: datetime, job: object) -> None:
+    at(bot, moment)
+    await job(context)  # type: ignore[operator]

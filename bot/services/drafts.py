@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Draft
@@ -51,3 +52,27 @@ async def purge_stale(session: AsyncSession, now: datetime | None = None) -> int
     """Delete drafts untouched for longer than TTL (they may hold nicknames and names)."""
     result = await session.execute(delete(Draft).where(Draft.updated_at < (now or utcnow()) - TTL))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def set_flag(session: AsyncSession, user_id: int, flow: str, key: str, value: Any) -> None:
+    """Note something about a draft without counting it as a step (its age stays the person's)."""
+    row = await session.get(Draft, (user_id, flow))
+    if row is not None:
+        # An explicit updated_at in the statement keeps the column's onupdate from stamping "now".
+        await session.execute(
+            sql_update(Draft)
+            .where(Draft.user_id == user_id, Draft.flow == flow)
+            .values(data={**row.data, key: value}, updated_at=row.updated_at)
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+async def waiting(session: AsyncSession, flow: str, *, idle: timedelta, now: datetime | None = None) -> list[Draft]:
+    """Drafts of a flow untouched for at least `idle` (and younger than TTL), not yet reminded."""
+    now = now or utcnow()
+    rows = (
+        await session.scalars(
+            select(Draft).where(Draft.flow == flow, Draft.updated_at <= now - idle, Draft.updated_at > now - TTL)
+        )
+    ).all()
+    return [r for r in rows if r.data.get("state") and not r.data.get("reminded")]

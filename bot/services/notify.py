@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import html
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
 from bot.i18n import Tr
-from bot.services import contacts, outbox
+from bot.services import contacts, drafts, outbox
 from bot.services import household as households
 from db.models import CaseworkerPost, User
 from db.types import utcnow
@@ -128,6 +128,36 @@ async def contacts_review(session: AsyncSession, *, admin_telegram_ids: frozense
             text="\n".join(lines),
             dedupe_key=f"contacts-review:{today:%Y-%m}:{admin.id}",
         )
+        if new_id is not None:
+            ids.append(new_id)
+    return ids
+
+
+REPORT_REMINDER_AFTER = timedelta(hours=1)
+
+
+async def unfinished_reports(session: AsyncSession, *, now: datetime) -> list[int]:
+    """One gentle reminder for a report started and not sent; the draft itself goes after a day."""
+    ids: list[int] = []
+    for draft in await drafts.waiting(session, "report", idle=REPORT_REMINDER_AFTER, now=now):
+        user = await session.get(User, draft.user_id)
+        if user is None:
+            continue
+        tr = Tr(user.locale, user.timezone)
+        text = tr.gettext(
+            "You started telling us about a worry about a child, but it was not sent. If you are still worried, "
+            "you can finish it now; what you wrote is kept for one day."
+        )
+        new_id = await outbox.enqueue(
+            session,
+            user_id=user.id,
+            chat_id=user.chat_id,
+            kind="report.reminder",
+            text=text,
+            buttons=[[(tr.gettext("↩️ Finish the report"), "report:resume")]],
+            dedupe_key=f"report-reminder:{user.id}:{draft.updated_at.isoformat()}",
+        )
+        await drafts.set_flag(session, user.id, "report", "reminded", True)
         if new_id is not None:
             ids.append(new_id)
     return ids

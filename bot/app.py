@@ -88,6 +88,7 @@ async def concerns_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     rt: Runtime = context.application.bot_data[Runtime.KEY]
     async with rt.db.transaction() as session:
         ids = await concerns.escalate_due(session, admin_ids=rt.settings.admin_telegram_ids, now=rt.clock())
+        ids += await concerns.reconcile_unreachable(session, admin_ids=rt.settings.admin_telegram_ids, now=rt.clock())
     await rt.dispatcher.deliver(ids)
 
 

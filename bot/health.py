@@ -71,6 +71,13 @@ async def _content() -> list[str]:
         parse_contacts_csv(DEFAULT_CONTACTS_CSV)
     except ContactImportError as exc:
         problems += exc.errors
+    from bot.services import screening, triage
+
+    for load in (triage.load_policy, screening.load_phrases):
+        try:
+            load()
+        except ValueError as exc:  # PolicyError and PhrasesError list every problem
+            problems.append(str(exc))
     return problems
 
 

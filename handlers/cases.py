@@ -69,9 +69,7 @@ async def on_acknowledge(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     try:
         # Only a post whose area covers the concern's village may take it up; a refusal is audited.
         async with c.rt.db.transaction() as session:
-            result = await concerns.acknowledge(
-                session, concern_id=concern_id, user_id=c.person.id, admin=c.person.is_admin, now=c.rt.clock()
-            )
+            result = await concerns.acknowledge(session, concern_id=concern_id, user_id=c.person.id, now=c.rt.clock())
     except NotAllowed:
         await _refused(c, concern_id)
         return

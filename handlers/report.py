@@ -272,7 +272,7 @@ async def on_danger(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str |
         return None
     in_danger = answer != "no"  # not sure counts as danger: better a call too many
     draft = await _remember(c, DANGER, in_danger=in_danger)
-    guidance = triage.guidance(triage.load_policy(), str(draft.get("category")), in_danger)
+    guidance = triage.guidance(triage.policy(), str(draft.get("category")), in_danger)
     if guidance.numbers or guidance.keep_evidence:
         await say(c, danger_first(c, guidance))
     return await ask_describe(c)

@@ -31,7 +31,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         reporting = (await drafts.get(session, c.person.id, "report")).get("state")
     if reporting:
         return  # already telling us, in the report itself
-    policy = triage.load_policy()
+    policy = triage.policy()
     guidance = triage.guidance(policy, hit.category, True)
     _ = c._
     lines = [_("🚨 <b>This sounds serious. If the child is in danger now, call:</b>")]

@@ -458,3 +458,67 @@ async def test_an_abandoned_report_gets_one_gentle_reminder_and_is_gone_after_a_
 async def tick_housekeeping(bot: Harness, context: object, moment: datetime, job: object) -> None:
     at(bot, moment)
     await job(context)  # type: ignore[operator]
+
+
+async def test_words_of_danger_in_the_description_raise_the_urgency(bot: Harness, db: Database) -> None:
+    at(bot, T0)
+    await full_ladder(db)
+    gran = await family(bot, "zh_Hans")
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, gran._("Not going to school"))
+    await bot.press(gran.who, gran._("No, not right now"))
+    await bot.send(gran.who, "他说不想活了，要喝农药")
+    await bot.press(gran.who, gran._("No, keep me out of it"))
+    await bot.press(gran.who, gran._("📨 Send now"))
+    async with db.transaction() as s:
+        concern = await s.scalar(select(Concern))
+    assert concern is not None and concern.category == "not_in_school"
+    assert concern.urgency in ("emergency", "high")
+    assert concern.ack_due_at is not None and concern.ack_due_at <= T0 + timedelta(hours=2)
+
+
+async def test_a_failover_missed_at_the_time_happens_at_the_next_tick(bot: Harness, db: Database) -> None:
+    from db.models import User
+
+    at(bot, T0)
+    director = await caseworker_on(db, 5001, "child-director", VILLAGE)
+    supervisor = await caseworker_on(db, 5002, "township-supervisor", TOWNSHIP)
+    gran = await family(bot, "en")
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, "Bullying")
+    await bot.press(gran.who, "No, not right now")
+    await bot.press(gran.who, "Skip")
+    await bot.press(gran.who, "No, keep me out of it")
+    await bot.press(gran.who, "Send now")
+    assert concern_texts(bot, supervisor) == []
+    # The director was found unreachable, but the process died before failing over.
+    async with db.transaction() as s:
+        user = await s.scalar(select(User).where(User.telegram_id == director.who.id))
+        assert user is not None
+        user.unreachable = True
+    await tick(bot, T0 + timedelta(seconds=30))
+    assert len(concern_texts(bot, supervisor)) == 1
+    await tick(bot, T0 + timedelta(seconds=60))
+    assert len(concern_texts(bot, supervisor)) == 1  # once
+
+
+async def test_an_administrator_acts_through_an_admin_post(bot: Harness, db: Database) -> None:
+    at(bot, T0)
+    admin = await caseworker_on(db, 999, "admin", COUNTY)
+    gran = await family(bot, "en")
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, "Bullying")
+    await bot.press(gran.who, "No, not right now")
+    await bot.press(gran.who, "Skip")
+    await bot.press(gran.who, "No, keep me out of it")
+    await bot.press(gran.who, "Send now")
+    await bot.press(admin.who, "acknowledge")
+    assert "You have taken up concern XC-2026-00001" in bot.all_text(admin.who)
+    await bot.press(admin.who, "🏁 Resolve")
+    await bot.send(admin.who, "Village post filled; the family is supported.")
+    async with db.transaction() as s:
+        concern = await s.scalar(select(Concern))
+    assert concern is not None and concern.status == "resolved"

@@ -8,6 +8,7 @@ as the change that caused it, so a restart loses no concern, no deadline and no 
 from __future__ import annotations
 
 import html
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
 from bot.i18n import N_, Tr
-from bot.services import areas, caseworker, directory, ladder, outbox, triage
+from bot.services import areas, caseworker, directory, ladder, outbox, screening, triage
 from bot.services import household as households
 from bot.services.caseworker import PostView
 from bot.services.directory import Entry
@@ -24,6 +25,7 @@ from bot.services.errors import Invalid, NotAllowed
 from db.models import Area, AuditEvent, CaseEvent, CaseworkerPost, Child, Concern, ConcernAttachment, User
 from db.types import utcnow
 
+log = logging.getLogger(__name__)
 LEVEL_OF_RUNG = ("village", "township", "county")
 CATEGORY_LABELS = {
     "danger_now": N_("In danger right now"),
@@ -37,6 +39,7 @@ CATEGORY_LABELS = {
     "bullying": N_("Bullying"),
     "other": N_("Something else"),
 }
+URGENCY_RANK = {"emergency": 0, "high": 1, "normal": 2}
 URGENCY_LABELS = {"emergency": N_("EMERGENCY"), "high": N_("High"), "normal": N_("Normal")}
 ACK = "cs:ack:"
 
@@ -74,7 +77,7 @@ async def file_concern(
 ) -> Filed:
     """Save the concern and notify the first rung (every rung at once in an emergency)."""
     now = now or utcnow()
-    policy = triage.load_policy()
+    policy = triage.policy()
     if new.category not in triage.CATEGORIES:
         raise NotAllowed
     village = await session.get(Area, new.village_id)
@@ -92,6 +95,11 @@ async def file_concern(
         if household.village_id != new.village_id:
             raise NotAllowed
     urgency = triage.urgency(policy, new.category, new.in_danger)
+    hit = screening.screen(new.description) if new.description else None
+    if hit is not None:
+        # "Not going to school" and then "he says he will drink pesticide": the words count, not only the button.
+        worded = triage.urgency(policy, hit.category, hit.category == "danger_now")
+        urgency = min(urgency, worded, key=URGENCY_RANK.__getitem__)
     concern = Concern(
         village_id=new.village_id,
         household_id=household_id,
@@ -335,7 +343,7 @@ async def escalate_due(
 ) -> list[int]:
     """Climb one rung for every open concern whose acknowledgement deadline has passed."""
     now = now or utcnow()
-    policy = triage.load_policy()
+    policy = triage.policy()
     query = (
         select(Concern)
         .where(Concern.status == "open", Concern.ack_due_at.is_not(None), Concern.ack_due_at <= now)
@@ -347,9 +355,16 @@ async def escalate_due(
         query = query.with_for_update(skip_locked=True)
     ids: list[int] = []
     for concern in (await session.scalars(query)).all():
-        the_ladder = await load_ladder(session, concern.village_id)
-        decision = ladder.on_deadline(the_ladder, await _state(session, concern))
-        ids += await _apply(session, concern, decision, policy, now, reason="escalated_deadline", admin_ids=admin_ids)
+        try:
+            # A savepoint each: one concern that fails (bad data) must not stop the others from climbing.
+            async with session.begin_nested():
+                the_ladder = await load_ladder(session, concern.village_id)
+                decision = ladder.on_deadline(the_ladder, await _state(session, concern))
+                ids += await _apply(
+                    session, concern, decision, policy, now, reason="escalated_deadline", admin_ids=admin_ids
+                )
+        except Exception:
+            log.exception("escalating concern %s failed", concern.id)
     return ids
 
 
@@ -358,7 +373,7 @@ async def person_unreachable(
 ) -> list[int]:
     """A caseworker blocked the bot: any open concern waiting only on them moves up at once."""
     now = now or utcnow()
-    policy = triage.load_policy()
+    policy = triage.policy()
     posts = (await session.scalars(select(CaseworkerPost.id).where(CaseworkerPost.user_id == user_id))).all()
     if not posts:
         return []
@@ -606,7 +621,7 @@ async def resolve(
     concern, post = await authorised(session, user_id, concern_id)
     if concern.status == "resolved":
         raise Invalid("already_resolved")
-    if triage.needs_police_report(triage.load_policy(), concern.category) and not concern.police_report:
+    if triage.needs_police_report(triage.policy(), concern.category) and not concern.police_report:
         raise Invalid("police_report_needed")
     if concern.status == "open":
         # Resolving is also taking it up: the ladder stops.
@@ -839,3 +854,26 @@ async def message_reporter(
         dedupe_key=f"concern:{concern.id}:message:{event.id}",
     )
     return [new_id] if new_id is not None else []
+
+
+async def reconcile_unreachable(
+    session: AsyncSession, *, admin_ids: frozenset[int] = frozenset(), now: datetime | None = None
+) -> list[int]:
+    """Unreachable caseworkers still holding open concerns: fail over (idempotent; run by every tick).
+
+    The dispatcher's 403 hook does this at once; this catches a hook that failed or a crash in between.
+    """
+    holders = (
+        await session.scalars(
+            select(User.id)
+            .join(CaseworkerPost, CaseworkerPost.user_id == User.id)
+            .join(CaseEvent, (CaseEvent.post_id == CaseworkerPost.id) & (CaseEvent.kind == "notified"))
+            .join(Concern, (Concern.id == CaseEvent.concern_id) & (Concern.status == "open"))
+            .where(User.unreachable.is_(True))
+            .distinct()
+        )
+    ).all()
+    ids: list[int] = []
+    for user_id in holders:
+        ids += await person_unreachable(session, user_id, admin_ids=admin_ids, now=now)
+    return ids

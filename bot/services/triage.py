@@ -10,6 +10,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -205,3 +206,9 @@ def guidance(policy: Policy, category: str, in_danger: bool) -> Guidance:
         # A child in danger always gets a number to call, even for "other".
         numbers = (FALLBACK_NUMBER,)
     return Guidance(numbers=numbers, keep_evidence=category in policy.keep_evidence)
+
+
+@cache
+def policy() -> Policy:
+    """The shipped policy, read and checked once per process (`guardian-bot check` validates it too)."""
+    return load_policy()

@@ -12,12 +12,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
 from bot.i18n import N_, Tr
-from bot.services import areas, caseworker, directory, ladder, outbox, screening, triage
+from bot.services import areas, caseworker, directory, ladder, outbox, people, screening, triage
 from bot.services import household as households
 from bot.services.caseworker import PostView
 from bot.services.directory import Entry
@@ -267,14 +267,7 @@ async def _tell_moved_up(session: AsyncSession, concern: Concern, person: ladder
 
 
 async def _tell_admins(session: AsyncSession, concern: Concern, now: datetime, admin_ids: frozenset[int]) -> list[int]:
-    admins = (
-        await session.scalars(
-            select(User)
-            .outerjoin(CaseworkerPost, (CaseworkerPost.user_id == User.id) & CaseworkerPost.active.is_(True))
-            .where(or_(User.telegram_id.in_(admin_ids), CaseworkerPost.level == "admin"))
-            .distinct()
-        )
-    ).all()
+    admins = await people.administrators(session, admin_ids)
     ids: list[int] = []
     for admin in admins:
         tr = Tr(admin.locale, admin.timezone)

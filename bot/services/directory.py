@@ -15,19 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import areas, caseworker, hours
 from bot.services.caseworker import PostView
+from bot.services.contacts import CATEGORIES
 from db.models import Contact
 
-NEEDS = (
-    "emergency",
-    "protection",
-    "health",
-    "mental_health",
-    "school",
-    "legal",
-    "women_family",
-    "assistance",
-    "volunteers",
-)
+# The needs a person can ask about are the directory's categories, in the same order.
+NEEDS = CATEGORIES
 # Needs where a child may be in danger right now: 110 / 120 / 119 are shown before anything else.
 MAY_BE_EMERGENCY = frozenset({"emergency", "protection", "health", "mental_health", "women_family"})
 EMERGENCY_KINDS = frozenset({"police", "ambulance", "fire"})

@@ -5,14 +5,13 @@ from __future__ import annotations
 import html
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
 from bot.i18n import Tr
-from bot.services import contacts, drafts, outbox
+from bot.services import contacts, drafts, outbox, people
 from bot.services import household as households
-from db.models import CaseworkerPost, User
+from db.models import User
 from db.types import utcnow
 
 
@@ -83,14 +82,7 @@ async def contacts_review(session: AsyncSession, *, admin_telegram_ids: frozense
     samples = await contacts.sample_count(session)
     if not stale and not samples:
         return []
-    admins = (
-        await session.scalars(
-            select(User)
-            .outerjoin(CaseworkerPost, (CaseworkerPost.user_id == User.id) & CaseworkerPost.active.is_(True))
-            .where(or_(User.telegram_id.in_(admin_telegram_ids), CaseworkerPost.level == "admin"))
-            .distinct()
-        )
-    ).all()
+    admins = await people.administrators(session, admin_telegram_ids)
     ids: list[int] = []
     for admin in admins:
         tr = Tr(admin.locale, admin.timezone)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import SUPPORTED_LOCALES
@@ -126,3 +126,17 @@ async def decline_notice(session: AsyncSession, user_id: int, now: datetime | No
     user = await session.get_one(User, user_id)
     user.notice_declined_at = now or utcnow()
     user.notice_accepted_at = None
+
+
+async def administrators(session: AsyncSession, admin_ids: frozenset[int]) -> list[User]:
+    """Everyone who administers the county: an active admin post, or a Telegram id in ADMIN_TELEGRAM_IDS."""
+    return list(
+        (
+            await session.scalars(
+                select(User)
+                .outerjoin(CaseworkerPost, (CaseworkerPost.user_id == User.id) & CaseworkerPost.active.is_(True))
+                .where(or_(User.telegram_id.in_(admin_ids), CaseworkerPost.level == "admin"))
+                .distinct()
+            )
+        ).all()
+    )

@@ -24,20 +24,10 @@ from types import MappingProxyType
 from typing import Any
 
 from bot.paths import CONTENT_DIR
+from bot.services import triage
 
-# Exact keys, in the report journey's menu order (the same as `bot.services.triage.CATEGORIES`).
-CATEGORIES = (
-    "danger_now",
-    "violence",
-    "sexual_abuse",
-    "left_alone",
-    "missing",
-    "injury_illness",
-    "self_harm",
-    "not_in_school",
-    "bullying",
-    "other",
-)
+# The concern categories, in the report journey's menu order: one list, kept by triage.
+CATEGORIES = triage.CATEGORIES
 # Most serious first: what the person sees first when a message hits several categories.
 SERIOUSNESS = (
     "danger_now",

@@ -139,7 +139,8 @@ async def test_a_neighbour_reports_a_child_outside_the_family_and_it_climbs_the_
     assert len(reminders) == 2
     # Acknowledged at last: the climbing stops and the reporter hears who has it.
     await bot.press(officer.who, "acknowledge")
-    assert any("is being looked at by" in t or "已经有人在处理" in t for t in bot.api.texts(neighbour.who.id))
+    taken_up = neighbour._("👀 Your report {ref} is being looked at by: {who}").split("{")[0]
+    assert any(t.startswith(taken_up) for t in bot.api.texts(neighbour.who.id))
     before = len(bot.api.calls)
     await tick(bot, T0 + timedelta(days=30))
     assert [c for c in bot.api.calls[before:] if c.method == "sendMessage"] == []
@@ -408,11 +409,12 @@ async def test_deleting_ones_data_keeps_the_report_without_the_name(bot: Harness
         ("Something else", True, "emergency"),
     ],
 )
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
 async def test_every_category_gets_its_urgency(
-    bot: Harness, db: Database, category: str, danger: bool, urgency: str
+    bot: Harness, db: Database, category: str, danger: bool, urgency: str, locale: str
 ) -> None:
     at(bot, T0)
-    gran = await family(bot, "zh_Hans")
+    gran = await family(bot, locale)
     await bot.send(gran.who, "/report")
     await bot.press(gran.who, "小明")
     await bot.press(gran.who, gran._(category))
@@ -522,3 +524,24 @@ async def test_an_administrator_acts_through_an_admin_post(bot: Harness, db: Dat
     async with db.transaction() as s:
         concern = await s.scalar(select(Concern))
     assert concern is not None and concern.status == "resolved"
+
+
+async def test_a_photo_added_to_an_earlier_report_reaches_its_caseworker(bot: Harness, db: Database) -> None:
+    at(bot, T0)
+    director = await caseworker_on(db, 5001, "child-director", VILLAGE)
+    gran = await family(bot, "en")
+    photo = [{"file_id": "AgACAgIAAxkBAAEphoto", "file_unique_id": "AQADphoto", "width": 90, "height": 90}]
+    for attach in (False, True):
+        await bot.send(gran.who, "/report")
+        await bot.press(gran.who, "小明")
+        await bot.press(gran.who, "Bullying")
+        await bot.press(gran.who, "No, not right now")
+        if attach:
+            await bot.feed({"message": bot.message_json(gran.who, None, photo=photo, caption="his bruise")})
+        else:
+            await bot.press(gran.who, "Skip")
+        await bot.press(gran.who, "No, keep me out of it")
+        await bot.press(gran.who, "Send now")
+    await bot.press(gran.who, "Add to that report")
+    [sent] = bot.api.sent(director.who.id, method="sendPhoto")
+    assert sent["photo"] == photo[0]["file_id"] and "XC-2026-00001" in sent["caption"]

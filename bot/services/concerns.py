@@ -681,8 +681,11 @@ async def add_to(session: AsyncSession, *, concern_id: int, new: NewConcern, now
     concern = await session.get_one(Concern, concern_id)
     if concern.reporter_user_id != new.reporter_user_id:
         raise NotAllowed
+    added = []
     for kind, file_id in new.attachments:
-        session.add(ConcernAttachment(concern_id=concern.id, kind=kind, file_id=file_id, created_at=now))
+        attachment = ConcernAttachment(concern_id=concern.id, kind=kind, file_id=file_id, created_at=now)
+        session.add(attachment)
+        added.append(attachment)
     detail: dict[str, object] = {"text": new.description or "", "in_danger": new.in_danger}
     event = CaseEvent(
         concern_id=concern.id, at=now, kind="more_info", actor_user_id=new.reporter_user_id, detail=detail
@@ -719,6 +722,19 @@ async def add_to(session: AsyncSession, *, concern_id: int, new: NewConcern, now
         )
         if new_id is not None:
             ids.append(new_id)
+        for attachment in added:
+            # New voice notes and photos go to the people holding the concern, like the first ones did.
+            media_id = await outbox.enqueue(
+                session,
+                user_id=user.id,
+                chat_id=user.chat_id,
+                kind="concern.media",
+                text=tr.gettext("Attached to {ref}").format(ref=concern.ref),
+                dedupe_key=f"concern:{concern.id}:media:{attachment.id}:{post_id}",
+                media=(attachment.kind, attachment.file_id),
+            )
+            if media_id is not None:
+                ids.append(media_id)
     return ids
 
 

@@ -233,15 +233,22 @@ async def _notify_caseworker(
             select(ConcernAttachment).where(ConcernAttachment.concern_id == concern.id).order_by(ConcernAttachment.id)
         )
     ).all()
+    return ids + await _forward_media(session, concern, user, tr, list(attachments), person.post_id)
+
+
+async def _forward_media(
+    session: AsyncSession, concern: Concern, user: User, tr: Tr, attachments: list[ConcernAttachment], post_id: int
+) -> list[int]:
+    """Voice notes and photos go with the notification (by Telegram file id; the bot keeps no files)."""
+    ids: list[int] = []
     for attachment in attachments:
-        # Voice notes and photos go with the notification (by Telegram file id; the bot keeps no files).
         media_id = await outbox.enqueue(
             session,
             user_id=user.id,
             chat_id=user.chat_id,
             kind="concern.media",
             text=tr.gettext("Attached to {ref}").format(ref=concern.ref),
-            dedupe_key=f"concern:{concern.id}:media:{attachment.id}:{person.post_id}",
+            dedupe_key=f"concern:{concern.id}:media:{attachment.id}:{post_id}",
             media=(attachment.kind, attachment.file_id),
         )
         if media_id is not None:
@@ -722,19 +729,8 @@ async def add_to(session: AsyncSession, *, concern_id: int, new: NewConcern, now
         )
         if new_id is not None:
             ids.append(new_id)
-        for attachment in added:
-            # New voice notes and photos go to the people holding the concern, like the first ones did.
-            media_id = await outbox.enqueue(
-                session,
-                user_id=user.id,
-                chat_id=user.chat_id,
-                kind="concern.media",
-                text=tr.gettext("Attached to {ref}").format(ref=concern.ref),
-                dedupe_key=f"concern:{concern.id}:media:{attachment.id}:{post_id}",
-                media=(attachment.kind, attachment.file_id),
-            )
-            if media_id is not None:
-                ids.append(media_id)
+        # New voice notes and photos go to the people holding the concern, like the first ones did.
+        ids += await _forward_media(session, concern, user, tr, added, post_id)
     return ids
 
 

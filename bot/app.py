@@ -49,7 +49,9 @@ def build_application(
     async def failover(user_id: int) -> None:
         # A caseworker blocked the bot: concerns waiting only on them move up at once.
         async with db.transaction() as session:
-            ids = await concerns.person_unreachable(session, user_id, admin_ids=settings.admin_telegram_ids)
+            ids = await concerns.person_unreachable(
+                session, user_id, admin_ids=settings.admin_telegram_ids, now=app.bot_data[Runtime.KEY].clock()
+            )
         await dispatcher.deliver(ids)
 
     dispatcher = Dispatcher(db, app.bot, on_unreachable=failover)
@@ -84,11 +86,13 @@ def start_background_jobs(app: Application) -> None:  # type: ignore[type-arg]
 
 
 async def concerns_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Concerns whose acknowledgement deadline passed climb one rung; their messages go out at once."""
+    """Concerns whose acknowledgement deadline passed climb one rung, concerns whose holder is gone open again,
+    and holders of taken-up concerns due a follow-up are reminded; the messages go out at once."""
     rt: Runtime = context.application.bot_data[Runtime.KEY]
     async with rt.db.transaction() as session:
         ids = await concerns.escalate_due(session, admin_ids=rt.settings.admin_telegram_ids, now=rt.clock())
         ids += await concerns.reconcile_unreachable(session, admin_ids=rt.settings.admin_telegram_ids, now=rt.clock())
+        ids += await concerns.follow_up_due(session, now=rt.clock())
     await rt.dispatcher.deliver(ids)
 
 

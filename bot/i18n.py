@@ -96,6 +96,10 @@ class Tr:
         """A calendar date that has no time zone (a verification date, a birthday)."""
         return _babel_format_date(value, fmt, locale=babel_locale(self.locale))
 
+    def today(self, now: datetime) -> date:
+        """The person's own calendar date at `now`."""
+        return now.astimezone(ZoneInfo(self.timezone)).date()
+
     def date(self, value: datetime, fmt: str = "long") -> str:
         local = value.astimezone(ZoneInfo(self.timezone))
         return _babel_format_date(local.date(), fmt, locale=babel_locale(self.locale))

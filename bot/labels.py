@@ -18,6 +18,15 @@ RELATION_LABELS = {
     "other": N_("Other relative"),
 }
 
+# How someone outside the family knows the child they report about.
+REPORTER_LABELS = {
+    "neighbour": N_("Neighbour"),
+    "teacher": N_("Teacher"),
+    "relative": N_("Relative"),
+    "village_staff": N_("Village staff"),
+    "someone": N_("Someone else"),
+}
+
 POST_TITLES = {
     "village": N_("child director"),
     "township": N_("child welfare supervisor"),
@@ -34,6 +43,13 @@ ROLE_LABELS = {
 
 def relation(tr: Tr, key: str) -> str:
     return tr.gettext(RELATION_LABELS.get(key, RELATION_LABELS["other"]))
+
+
+def reporter(tr: Tr, key: str) -> str:
+    """Who reported: a family relation, or how an outsider knows the child."""
+    if key in RELATION_LABELS:
+        return relation(tr, key)
+    return tr.gettext(REPORTER_LABELS.get(key, REPORTER_LABELS["someone"]))
 
 
 def join(tr: Tr, items: list[str]) -> str:

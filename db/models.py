@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -257,7 +258,11 @@ class Concern(Base):
     """
 
     __tablename__ = "concern"
-    __table_args__ = (Index("ix_concern_status_due", "status", "ack_due_at"), NO_ID_REUSE)
+    __table_args__ = (
+        Index("ix_concern_status_due", "status", "ack_due_at"),
+        Index("ix_concern_status_follow_up", "status", "follow_up_at"),
+        NO_ID_REUSE,
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str | None] = mapped_column(String(24), unique=True)
@@ -267,7 +272,8 @@ class Concern(Base):
     about_other_child: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str | None] = mapped_column(String(1000))
     category: Mapped[str] = mapped_column(String(24))
-    in_danger: Mapped[bool] = mapped_column(Boolean, default=False)
+    in_danger: Mapped[bool] = mapped_column(Boolean, default=False)  # "yes" or "not sure": treated as danger
+    danger_unsure: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     urgency: Mapped[str] = mapped_column(String(12))
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | acknowledged | resolved
     rung: Mapped[int | None] = mapped_column(Integer)  # 0 village, 1 township, 2 county; None: nobody
@@ -277,6 +283,8 @@ class Concern(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_at: Mapped[datetime | None]
     acknowledged_post_id: Mapped[int | None] = mapped_column(ForeignKey("caseworker_post.id", ondelete="SET NULL"))
+    acknowledged_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    follow_up_at: Mapped[datetime | None]  # taken up: when its holder is next reminded to record or resolve
     resolved_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(500))
     police_report: Mapped[dict[str, Any] | None] = mapped_column()

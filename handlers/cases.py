@@ -3,6 +3,9 @@ report, and resolving. Every button is checked against the caseworker's posts; a
 
 from __future__ import annotations
 
+import re
+from datetime import date, timedelta
+
 from telegram import Update
 from telegram.ext import (
     BaseHandler,
@@ -23,6 +26,8 @@ from handlers.common import Ctx, esc, expired, load, say, show
 FLOW = "case"
 TEXT = "case.text"
 END = ConversationHandler.END
+PAGE = 8  # concerns per /cases page: a phone screen
+FIELD_MAX = 60
 EVENT_LABELS = {
     "created": N_("reported"),
     "notified": N_("sent to"),
@@ -38,10 +43,15 @@ EVENT_LABELS = {
     "transferred": N_("passed to"),
     "message": N_("message to the reporter from"),
     "more_info": N_("more information from the reporter"),
+    "reopened": N_("open again: could not reach"),
+    "follow_up": N_("reminder to record or resolve sent to"),
+    "raised": N_("more urgent after new information"),
 }
 ASK = {
     "note": N_("Type the note (what you did or found). Do not write the child's full name."),
-    "police": N_("Type the police station and the receipt number of the report."),
+    "police": N_("👮 Which police station was it reported to? (For example: 大塘派出所)"),
+    "receipt": N_("The receipt number of the report (回执编号)? If the police gave none, type the officer's name."),
+    "police_date": N_("When was it reported? Tap a day, or type the date, for example 2026-12-01."),
     "nopolice": N_("Type why no police report was needed."),
     "resolve": N_("Type the outcome in one or two sentences."),
     "msg": N_("Type your message to the reporter. It is sent with your verified post, not your name or number."),
@@ -90,16 +100,24 @@ async def on_cases(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | 
     if not c.person.is_caseworker:
         await expired(c)
         return None
+    data = c.query.data if c.query and c.query.data else ""
+    page = int(data.rsplit(":", 1)[-1]) if data.startswith("cs:page:") else 0
     async with c.rt.db.transaction() as session:
         rows = await concerns.cases_in_scope(session, c.person.id)
+        await concerns.record_listing(session, user_id=c.person.id, page=page)
     _ = c._
     if not rows:
         await show(c, _("No open concerns in your area. Thank you."))
         return END
+    pages = (len(rows) + PAGE - 1) // PAGE
+    page = min(page, pages - 1)
+    shown = rows[page * PAGE : (page + 1) * PAGE]
     lines = [_("<b>Open concerns</b> (most urgent first)")]
+    if pages > 1:
+        lines[0] += " · " + _("page {page} of {pages}").format(page=page + 1, pages=pages)
     buttons: list[list[tuple[str, str]]] = []
     now = c.rt.clock()
-    for row in rows[:20]:
+    for row in shown:
         place = row.village_zh if c.tr.locale == "zh_Hans" else row.village_en
         status = _("waiting") if row.status == "open" else _("taken up")
         what = _(concerns.CATEGORY_LABELS[row.category])
@@ -111,6 +129,13 @@ async def on_cases(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | 
             )
         lines.append(line)
         buttons.append([(f"📂 {row.ref}", f"cs:open:{row.concern_id}")])
+    paging: list[tuple[str, str]] = []
+    if page > 0:
+        paging.append((_("◀️ More urgent"), f"cs:page:{page - 1}"))
+    if page < pages - 1:
+        paging.append((_("Next ▶️"), f"cs:page:{page + 1}"))
+    if paging:
+        buttons.append(paging)
     await show(c, "\n".join(lines), buttons)
     return END
 
@@ -144,30 +169,32 @@ async def show_case(c: Ctx, concern_id: int) -> bool:
         if event.kind == "referral":
             name = event.detail.get("name_zh") if c.tr.locale == "zh_Hans" else event.detail.get("name_en")
             text += f" → {esc(name)} {esc(event.detail.get('phone') or '')}".rstrip()
-        if event.kind in ("note", "police_report", "message", "more_info") and event.detail.get("text"):
+        if event.kind in ("note", "message", "more_info") and event.detail.get("text"):
             text += f": {esc(event.detail['text'])}"
+        if event.kind == "police_report":
+            text += ": " + police_line(c, event.detail)
         if event.kind == "resolved" and event.detail.get("outcome"):
             text += f": {esc(event.detail['outcome'])}"
         lines.append(text)
-    buttons: list[list[tuple[str, str]]] = []
-    if concern.status == "open":
-        buttons.append([(_("✅ I will look at it (acknowledge)"), f"{concerns.ACK}{concern.id}")])
-    if concern.status != "resolved":
-        buttons.append([(_("📝 Add a note"), f"cs:note:{concern.id}")])
-        buttons.append([(_("👮 Record the police report"), f"cs:police:{concern.id}")])
-        buttons.append([(_("No police report needed"), f"cs:nopolice:{concern.id}")])
-        buttons.append([(_("🔀 Refer to a service"), f"cs:refer:{concern.id}")])
-        buttons.append([(_("↪️ Pass to another caseworker"), f"cs:transfer:{concern.id}")])
-        if concern.reporter_shares_contact and concern.reporter_user_id is not None:
-            buttons.append([(_("💬 Message the reporter"), f"cs:msg:{concern.id}")])
-        buttons.append([(_("🏁 Resolve"), f"cs:resolve:{concern.id}")])
+    # The same actions as on the notification, less "Timeline": this screen is the timeline.
+    buttons = [[b for b in row if not b[1].startswith("cs:open:")] for row in concerns.case_buttons(c.tr, concern)]
     buttons.append([(_("📋 All open concerns"), "menu:cases")])
     await show(c, "\n".join(lines), buttons, new_message=True)
     return True
 
 
+def police_line(c: Ctx, detail: dict[str, object]) -> str:
+    if detail.get("station"):
+        return c._("{station}, receipt {receipt}, reported on {day}").format(
+            station=esc(detail["station"]),
+            receipt=esc(detail.get("receipt") or ""),
+            day=c.tr.date_only(date.fromisoformat(str(detail["reported_on"]))),
+        )
+    return c._("not needed: {why}").format(why=esc(detail.get("not_needed_because") or detail.get("text") or ""))
+
+
 async def on_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int | None:
-    """Note, police report or resolve: check the post covers the concern, then ask for the text."""
+    """Note, police report, resolve or a message: check the post covers the concern, then ask for the text."""
     c = await load(update, context)
     assert c.query is not None and c.query.data is not None
     action = c.query.data.split(":")[1]
@@ -178,6 +205,7 @@ async def on_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str |
     try:
         async with c.rt.db.transaction() as session:
             await concerns.authorised(session, c.person.id, concern_id)
+            await drafts.clear(session, c.person.id, FLOW)
             await drafts.update(session, c.person.id, FLOW, state=TEXT, action=action, concern_id=concern_id)
     except NotAllowed:
         await _refused(c, concern_id)
@@ -186,31 +214,111 @@ async def on_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str |
     return TEXT
 
 
+def _day_buttons(c: Ctx) -> list[list[tuple[str, str]]]:
+    return [[(c._("Today"), "cs:day:0"), (c._("Yesterday"), "cs:day:1")]]
+
+
+async def _ask_step(c: Ctx, step: str) -> str:
+    async with c.rt.db.transaction() as session:
+        await drafts.update(session, c.person.id, FLOW, action=step)
+    await show(c, c._(ASK[step]), _day_buttons(c) if step == "police_date" else (), new_message=True)
+    return TEXT
+
+
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
     c = await load(update, context)
-    text = " ".join((c.message.text or "").split()) if c.message else ""
-    if not text or len(text) > concerns.NOTE_MAX:
-        await say(c, c._("Please type it in one message of at most {n} characters.").format(n=concerns.NOTE_MAX))
-        return TEXT
     async with c.rt.db.transaction() as session:
         draft = await drafts.get(session, c.person.id, FLOW)
+        age = await drafts.age(session, c.person.id, FLOW)
     action, concern_id = draft.get("action"), draft.get("concern_id")
-    if action not in ASK or not isinstance(concern_id, int):
+    if action not in ASK or not isinstance(concern_id, int) or age is None or age > drafts.TTL:
+        # Nothing is waiting for this text (it was long ago, or another flow took over): do not file it anywhere.
+        async with c.rt.db.transaction() as session:
+            await drafts.clear(session, c.person.id, FLOW)
+        from handlers.menu import say_then_menu  # the menu module imports this one
+
+        await say_then_menu(c, c._("Please choose from the menu below."))
+        return END
+    text = " ".join((c.message.text or "").split()) if c.message else ""
+    limit = FIELD_MAX if action in ("police", "receipt") else concerns.NOTE_MAX
+    if not text or len(text) > limit:
+        await say(c, c._("Please type it in one message of at most {n} characters.").format(n=limit))
+        return await _ask_step(c, str(action))
+    if action == "police":
+        async with c.rt.db.transaction() as session:
+            await drafts.update(session, c.person.id, FLOW, station=text)
+        return await _ask_step(c, "receipt")
+    if action == "receipt":
+        async with c.rt.db.transaction() as session:
+            await drafts.update(session, c.person.id, FLOW, receipt=text)
+        return await _ask_step(c, "police_date")
+    if action == "police_date":
+        day = parse_day(text, c.tr.today(c.rt.clock()))
+        if day is None:
+            await say(c, c._("I could not read that date. Please type it like 2026-12-01."))
+            return await _ask_step(c, "police_date")
+        return await _save(c, concern_id, "police_date", day.isoformat(), draft)
+    return await _save(c, concern_id, str(action), text, draft)
+
+
+async def on_day(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+    """Today / Yesterday for the date of the police report."""
+    c = await load(update, context)
+    async with c.rt.db.transaction() as session:
+        draft = await drafts.get(session, c.person.id, FLOW)
+    concern_id = draft.get("concern_id")
+    if draft.get("action") != "police_date" or not isinstance(concern_id, int):
         await expired(c)
         return END
+    back = 1 if _id(c) == 1 else 0
+    day = c.tr.today(c.rt.clock()) - timedelta(days=back)
+    return await _save(c, concern_id, "police_date", day.isoformat(), draft)
+
+
+def parse_day(text: str, today: date) -> date | None:
+    """2026-12-01, 2026/12/1, 2026年12月1日, or 12-1 / 12月1日 (this year; last year if that is still ahead)."""
+    text = text.strip()
+    full = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?", text)
+    short = re.fullmatch(r"(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?", text)
+    try:
+        if full:
+            return date(int(full[1]), int(full[2]), int(full[3]))
+        if short:
+            day = date(today.year, int(short[1]), int(short[2]))
+            return day if day <= today else day.replace(year=today.year - 1)
+    except ValueError:
+        return None
+    return None
+
+
+async def _save(c: Ctx, concern_id: int, action: str, text: str, draft: dict[str, object]) -> int:
     ids: list[int] = []
     try:
         async with c.rt.db.transaction() as session:
             now = c.rt.clock()
             if action == "note":
                 await concerns.add_note(session, user_id=c.person.id, concern_id=concern_id, text=text, now=now)
-            elif action in ("police", "nopolice"):
+            elif action == "police_date":
+                report = concerns.PoliceReport(
+                    station=str(draft.get("station") or ""),
+                    receipt=str(draft.get("receipt") or ""),
+                    reported_on=date.fromisoformat(text),
+                )
                 await concerns.record_police_report(
                     session,
                     user_id=c.person.id,
                     concern_id=concern_id,
-                    text=text,
-                    not_needed=action == "nopolice",
+                    report=report,
+                    today=c.tr.today(now),
+                    now=now,
+                )
+            elif action == "nopolice":
+                await concerns.record_police_report(
+                    session,
+                    user_id=c.person.id,
+                    concern_id=concern_id,
+                    not_needed_because=text,
+                    today=c.tr.today(now),
                     now=now,
                 )
             elif action == "msg":
@@ -224,6 +332,9 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | i
         await _refused(c, concern_id)
         return END
     except Invalid as exc:
+        if exc.reason == "police_date":
+            await say(c, c._("That date is in the future, or long before the concern. Please check it."))
+            return await _ask_step(c, "police_date")
         async with c.rt.db.transaction() as session:
             await drafts.clear(session, c.person.id, FLOW)
         if exc.reason == "police_report_needed":
@@ -326,6 +437,9 @@ async def on_transfer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int
     return END
 
 
+ACTION_PATTERN = r"^cs:(note|police|nopolice|resolve|msg):\d+$"
+
+
 def handlers() -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]]:
     return [
         CallbackQueryHandler(on_refer_options, pattern=r"^cs:refer:\d+$"),
@@ -334,7 +448,7 @@ def handlers() -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]]:
         CallbackQueryHandler(on_transfer, pattern=r"^cs:tr:\d+:\d+$"),
         CallbackQueryHandler(on_acknowledge, pattern=rf"^{concerns.ACK}\d+$"),
         CommandHandler("cases", on_cases),
-        CallbackQueryHandler(on_cases, pattern=r"^menu:cases$"),
+        CallbackQueryHandler(on_cases, pattern=r"^(menu:cases|cs:page:\d{1,4})$"),
         CallbackQueryHandler(on_open, pattern=r"^cs:open:\d+$"),
     ]
 
@@ -343,10 +457,11 @@ def build(
     leaving: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]],
 ) -> ConversationHandler[ContextTypes.DEFAULT_TYPE]:
     return ConversationHandler(
-        entry_points=[CallbackQueryHandler(on_action, pattern=r"^cs:(note|police|nopolice|resolve|msg):\d+$")],
+        entry_points=[CallbackQueryHandler(on_action, pattern=ACTION_PATTERN)],
         states={
             TEXT: [
                 MessageHandler(filters.TEXT & ~filters.COMMAND, on_text),
+                CallbackQueryHandler(on_day, pattern=r"^cs:day:[01]$"),
                 MessageHandler(~filters.COMMAND, on_wrong_kind),
             ]
         },

@@ -158,15 +158,21 @@ async def expired(c: Ctx) -> None:
 
 RESUME = "family:resume"
 RESUME_LABEL = N_("↩️ Continue where I was")
+REPORT_RESUME_LABEL = N_("↩️ Finish my unsent report")
 
 
 async def resume_row(c: Ctx) -> list[list[Button]]:
-    """A way back into an unfinished setup, for screens that can be opened in the middle of it."""
+    """A way back into an unsent report or an unfinished setup, for screens opened in the middle of one."""
     from bot.services import drafts  # a service; imported here to keep this module's imports light
 
-    async with c.rt.db.transaction() as session:
-        age = await drafts.age(session, c.person.id, "family")
-        state = (await drafts.get(session, c.person.id, "family")).get("state")
-    if age is None or age > drafts.TTL or not state:
-        return []
-    return [[(c._(RESUME_LABEL), RESUME)]]
+    rows: list[list[Button]] = []
+    for flow, label, data in (
+        ("report", REPORT_RESUME_LABEL, "report:resume"),
+        ("family", RESUME_LABEL, RESUME),
+    ):
+        async with c.rt.db.transaction() as session:
+            age = await drafts.age(session, c.person.id, flow)
+            state = (await drafts.get(session, c.person.id, flow)).get("state")
+        if age is not None and age <= drafts.TTL and state:
+            rows.append([(c._(label), data)])
+    return rows

@@ -144,7 +144,10 @@ async def on_delete_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await show_menu(c, new_message=True)
         return END
     async with c.rt.db.transaction() as session:
-        result = await privacy.delete_person(session, c.person.id)
+        result = await privacy.delete_person(
+            session, c.person.id, admin_ids=c.rt.settings.admin_telegram_ids, now=c.rt.clock()
+        )
+    await c.rt.dispatcher.deliver(list(result.outbox_ids))
     _ = c._
     lines = [_("Your information has been deleted.")]
     if result.household_deleted:
@@ -155,7 +158,8 @@ async def on_delete_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         lines.append(
             _(
                 "The reports you made about a child's safety are kept without your name, because the law asks "
-                "that such reports are not lost (Minors Protection Law, Art. 11)."
+                "that such reports are not lost (Minors Protection Law, Art. 11). What you wrote in them stays "
+                "as written, so it may still say who you are."
             )
         )
     lines.append(_("If you write to the bot again, it will start afresh. Take care."))

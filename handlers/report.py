@@ -6,6 +6,8 @@ at it and by when. When the child may be in danger the emergency numbers come fi
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from telegram import Update
 from telegram.ext import (
     BaseHandler,
@@ -22,6 +24,7 @@ from bot.i18n import N_
 from bot.services import areas, concerns, drafts, triage
 from bot.services import household as households
 from bot.services.errors import NotAllowed
+from handlers import cases, menu
 from handlers.common import BACK, Ctx, esc, expired, load, say, show
 
 FLOW = "report"
@@ -29,6 +32,7 @@ END = ConversationHandler.END
 CHILD = "report.child"
 TOWNSHIP = "report.township"
 VILLAGE = "report.village"
+WHO = "report.who"
 CATEGORY = "report.category"
 DANGER = "report.danger"
 DESCRIBE = "report.describe"
@@ -90,6 +94,15 @@ async def ask_village(c: Ctx) -> str:
     return VILLAGE
 
 
+async def ask_who(c: Ctx) -> str:
+    await _remember(c, WHO)
+    keys = list(labels.REPORTER_LABELS)
+    buttons = [(c._(labels.REPORTER_LABELS[k]), f"rw:{k}") for k in keys]
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    await show(c, c._("How do you know the child?"), rows, back=True)
+    return WHO
+
+
 async def ask_category(c: Ctx) -> str:
     await _remember(c, CATEGORY)
     rows = [[(c._(concerns.CATEGORY_LABELS[k]), f"rk:{k}")] for k in triage.CATEGORIES]
@@ -137,7 +150,8 @@ async def ask_confirm(c: Ctx) -> str:
     category = str(draft.get("category"))
     lines = [_("<b>Please check, then send:</b>")]
     lines.append(_("What: {category}").format(category=_(concerns.CATEGORY_LABELS[category])))
-    lines.append(_("In danger now: {answer}").format(answer=_("yes") if draft.get("in_danger") else _("no")))
+    answer = _("not sure") if draft.get("danger_unsure") else _("yes") if draft.get("in_danger") else _("no")
+    lines.append(_("In danger now: {answer}").format(answer=answer))
     if draft.get("description"):
         lines.append(_("Description: {text}").format(text=esc(draft["description"])))
     attachments = draft.get("attachments") or []
@@ -152,6 +166,7 @@ SCREENS = {
     CHILD: ask_child,
     TOWNSHIP: ask_township,
     VILLAGE: ask_village,
+    WHO: ask_who,
     CATEGORY: ask_category,
     DANGER: ask_danger,
     DESCRIBE: ask_describe,
@@ -161,6 +176,7 @@ SCREENS = {
 BACK_TO = {
     TOWNSHIP: CHILD,
     VILLAGE: TOWNSHIP,
+    WHO: VILLAGE,
     DANGER: CATEGORY,
     DESCRIBE: DANGER,
     SHARE: DESCRIBE,
@@ -175,6 +191,7 @@ async def on_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
     c = await load(update, context)
     async with c.rt.db.transaction() as session:
         await drafts.clear(session, c.person.id, FLOW)
+        await drafts.clear(session, c.person.id, "case")  # a half-typed case note is not kept waiting
         await _suspend_family(session, c.person.id)
     preset = (
         c.query.data.rsplit(":", 1)[-1] if c.query and c.query.data and c.query.data.startswith("report:") else None
@@ -244,6 +261,16 @@ async def on_village(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str 
         await expired(c)
         return None
     await _remember(c, VILLAGE, village_id=area.id, child_id=None)
+    return await ask_who(c)
+
+
+async def on_who(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
+    c = await load(update, context)
+    who = _arg(c)
+    if who not in labels.REPORTER_LABELS:
+        await expired(c)
+        return None
+    await _remember(c, WHO, relation=who)
     return await _after_place(c)
 
 
@@ -271,7 +298,7 @@ async def on_danger(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str |
         await expired(c)
         return None
     in_danger = answer != "no"  # not sure counts as danger: better a call too many
-    draft = await _remember(c, DANGER, in_danger=in_danger)
+    draft = await _remember(c, DANGER, in_danger=in_danger, danger_unsure=answer == "unsure")
     guidance = triage.guidance(triage.policy(), str(draft.get("category")), in_danger)
     if guidance.numbers or guidance.keep_evidence:
         await say(c, danger_first(c, guidance))
@@ -351,8 +378,8 @@ async def on_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int 
     if not isinstance(village_id, int) or category not in triage.CATEGORIES:
         await expired(c)
         return END
-    relation = None
-    if c.person.has_household:
+    relation = draft.get("relation") if draft.get("child_id") is None else None
+    if isinstance(draft.get("child_id"), int) and c.person.has_household:
         async with c.rt.db.transaction() as session:
             member = (
                 await households.view(session, user_id=c.person.id, household_id=c.person.household_ids[0])
@@ -368,8 +395,9 @@ async def on_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int 
         child_id=child_id if isinstance(child_id, int) else None,
         description=str(draft["description"]) if draft.get("description") else None,
         attachments=attachments,  # type: ignore[arg-type]
-        reporter_relation=relation if isinstance(child_id, int) else None,
+        reporter_relation=str(relation) if relation else None,
         shares_contact=bool(draft.get("share")),
+        danger_unsure=bool(draft.get("danger_unsure")),
     )
     async with c.rt.db.transaction() as session:
         duplicate = await concerns.recent_duplicate(session, new=new, now=c.rt.clock())
@@ -414,11 +442,17 @@ def filed_text(c: Ctx, filed: concerns.Filed) -> str:
     _ = c._
     lines = [_("✅ <b>Your report is saved.</b> Reference: <code>{ref}</code>").format(ref=filed.ref)]
     if filed.nobody:
+        hotline = triage.policy().hotline
+        call = (
+            _("call {number} and press {press}").format(number=hotline.number, press=hotline.press)
+            if hotline.press
+            else _("call {number}").format(number=hotline.number)
+        )
         lines.append(
             _(
-                "No caseworker can be reached through this bot right now. Please call 12345 and press 6 (minors' "
-                "protection, day and night). The administrators have been told."
-            )
+                "No caseworker can be reached through this bot right now. Please {call} (minors' protection, day "
+                "and night). The administrators have been told."
+            ).format(call=call)
         )
     else:
         who = labels.join(c.tr, [labels.post_title(c.tr, p) for p in filed.first_posts])
@@ -438,8 +472,11 @@ def filed_text(c: Ctx, filed: concerns.Filed) -> str:
 
 async def on_back(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
     c = await load(update, context)
-    state = (await _draft(c)).get("state")
+    draft = await _draft(c)
+    state = draft.get("state")
     target = BACK_TO.get(state) if isinstance(state, str) else None
+    if state == CATEGORY:
+        target = WHO if draft.get("child_id") is None and draft.get("village_id") else CHILD
     if target == CHILD and not c.person.has_household:
         target = None
     if target is None:
@@ -456,13 +493,62 @@ async def on_wrong_kind(update: Update, context: ContextTypes.DEFAULT_TYPE) -> s
     return END
 
 
+def fresh(
+    callback: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[object]],
+) -> Callable[..., Awaitable[object]]:
+    """A step answered more than a day after it was asked starts again from the menu.
+
+    Someone who stopped at "Tell us what happened" and writes a week later about something else must not
+    have that message filed as a description.
+    """
+
+    async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+        c = await load(update, context)
+        async with c.rt.db.transaction() as session:
+            age = await drafts.age(session, c.person.id, FLOW)
+        if age is None or age > drafts.TTL:
+            async with c.rt.db.transaction() as session:
+                await drafts.clear(session, c.person.id, FLOW)
+            await menu.say_then_menu(
+                c, c._("That report was started a while ago and was not sent. If you are still worried, start again.")
+            )
+            return END
+        return await callback(update, context)
+
+    return guarded
+
+
+async def on_case_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A caseworker taps "Add a note" on a concern while their own report is half done: one thing at a time.
+
+    Both flows read typed text; the report keeps its step, so nothing typed next is filed in the wrong place.
+    """
+    c = await load(update, context)
+    _ = c._
+    await show(
+        c,
+        _("You have a report that is not sent yet. Send it or stop it first, then come back to this concern."),
+        [[(_("↩️ Continue the report"), "report:resume")], [(_("✖️ Stop the report"), "report:drop")]],
+        menu=False,
+        new_message=True,
+    )
+
+
+async def on_drop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    c = await load(update, context)
+    async with c.rt.db.transaction() as session:
+        await drafts.clear(session, c.person.id, FLOW)
+    await menu.say_then_menu(c, c._("Nothing was sent. If you are worried again, tap /report."))
+    return END
+
+
 def build(
     leaving: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]],
 ) -> ConversationHandler[ContextTypes.DEFAULT_TYPE]:
     def buttons(pattern: str, callback: object) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]]:
         return [
-            CallbackQueryHandler(callback, pattern=pattern),  # type: ignore[arg-type]
-            MessageHandler(~filters.COMMAND, on_wrong_kind),
+            CallbackQueryHandler(fresh(callback), pattern=pattern),  # type: ignore[arg-type]
+            MessageHandler(~filters.COMMAND, fresh(on_wrong_kind)),
         ]
 
     return ConversationHandler(
@@ -475,18 +561,24 @@ def build(
             CHILD: buttons(r"^rc:", on_child),
             TOWNSHIP: buttons(r"^rt:", on_township),
             VILLAGE: buttons(r"^rv:", on_village),
+            WHO: buttons(r"^rw:", on_who),
             CATEGORY: buttons(r"^rk:", on_category),
             DANGER: buttons(r"^rd:", on_danger),
             DESCRIBE: [
-                MessageHandler(filters.TEXT & ~filters.COMMAND, on_description_text),
-                MessageHandler(filters.VOICE | filters.PHOTO, on_description_media),
-                CallbackQueryHandler(on_skip, pattern=r"^rs:skip$"),
-                MessageHandler(~filters.COMMAND, on_wrong_kind),
+                MessageHandler(filters.TEXT & ~filters.COMMAND, fresh(on_description_text)),
+                MessageHandler(filters.VOICE | filters.PHOTO, fresh(on_description_media)),
+                CallbackQueryHandler(fresh(on_skip), pattern=r"^rs:skip$"),
+                MessageHandler(~filters.COMMAND, fresh(on_wrong_kind)),
             ],
             SHARE: buttons(r"^rsh:", on_share),
             CONFIRM: buttons(r"^rf:", on_confirm),
         },
-        fallbacks=[CallbackQueryHandler(on_back, pattern=rf"^{BACK}$"), *leaving],
+        fallbacks=[
+            CallbackQueryHandler(fresh(on_back), pattern=rf"^{BACK}$"),
+            CallbackQueryHandler(on_drop, pattern=r"^report:drop$"),
+            CallbackQueryHandler(on_case_action, pattern=cases.ACTION_PATTERN),
+            *leaving,
+        ],
         name=FLOW,
         persistent=True,
         allow_reentry=True,

@@ -19,8 +19,12 @@ class Speaker:
     who: Person
     locale: str
 
+    @property
+    def tr(self) -> Tr:
+        return Tr(self.locale, "Asia/Shanghai")
+
     def _(self, message: str) -> str:
-        return Tr(self.locale, "Asia/Shanghai").gettext(message)
+        return self.tr.gettext(message)
 
 
 def person(name: str, uid: int, locale: str) -> Speaker:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from sqlalchemy import select
 
@@ -50,14 +52,30 @@ async def test_a_violence_concern_cannot_be_closed_without_the_police_report(
     async with db.transaction() as s:
         concern = await s.scalar(select(Concern))
         assert concern is not None and concern.status == "acknowledged"
+    # The police report as the law asks for it: the station, the receipt number and the day.
     await bot.press(director.who, director._("👮 Record the police report"))
-    await bot.send(director.who, "大塘派出所 回执 2026-1202-17")
+    await bot.send(director.who, "大塘派出所")
+    await bot.send(director.who, "2026-1202-17")
+    assert director._("Yesterday") in bot.labels(director.who)
+    await bot.send(director.who, "2026-12-09")  # a day still ahead is refused, and asked again
+    assert director._("That date is in the future, or long before the concern. Please check it.") in bot.all_text(
+        director.who
+    )
+    await bot.send(director.who, "12月1日")
+    assert director._("{station}, receipt {receipt}, reported on {day}").format(
+        station="大塘派出所", receipt="2026-1202-17", day=director.tr.date_only(date(2026, 12, 1))
+    ) in bot.screen(director.who)
     await bot.press(director.who, director._("🏁 Resolve"))
     await bot.send(director.who, "Child safe with grandmother.")
     async with db.transaction() as s:
         concern = await s.scalar(select(Concern))
         assert concern is not None and concern.status == "resolved"
-        assert concern.police_report and "回执" in concern.police_report["report"]
+        assert concern.police_report is not None
+        assert {k: concern.police_report[k] for k in ("station", "receipt", "reported_on")} == {
+            "station": "大塘派出所",
+            "receipt": "2026-1202-17",
+            "reported_on": "2026-12-01",
+        }
         kinds = (await s.scalars(select(CaseEvent.kind).order_by(CaseEvent.id))).all()
     assert kinds[:2] == ["created", "notified"]
     assert {"acknowledged", "note", "police_report", "resolved", "viewed"} <= set(kinds)
@@ -125,7 +143,7 @@ async def test_refer_transfer_and_a_message_to_the_reporter(bot: Harness, db: Da
     await bot.press(director.who, "📂 XC-2026-00001")
     await bot.press(director.who, "acknowledge")
     # Refer: the options are the directory's contacts for the village and the need; the choice is recorded.
-    await bot.press(director.who, "Refer to a service")
+    await bot.press(director.who, "🔀 Refer")
     assert "Datang Town Central Primary School (sample)" in bot.labels(director.who)
     await bot.press(director.who, "Datang Town Central Primary School (sample)")
     assert "Referral recorded: Datang Town Central Primary School (sample) 07720020003" in bot.all_text(director.who)

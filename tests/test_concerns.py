@@ -113,6 +113,8 @@ async def test_a_neighbour_reports_a_child_outside_the_family_and_it_climbs_the_
     await bot.send(neighbour.who, "/report")
     await bot.press(neighbour.who, township)
     await bot.press(neighbour.who, village)
+    # Someone outside the family says how they know the child; the caseworker sees it.
+    await bot.press(neighbour.who, neighbour._("Neighbour"))
     await bot.press(neighbour.who, neighbour._("Not going to school"))
     await bot.press(neighbour.who, neighbour._("No, not right now"))
     await bot.press(neighbour.who, neighbour._("Skip"))
@@ -120,7 +122,9 @@ async def test_a_neighbour_reports_a_child_outside_the_family_and_it_climbs_the_
     await bot.press(neighbour.who, neighbour._("📨 Send now"))
     assert neighbour._("It has gone to: {who}").split("{")[0] in bot.all_text(neighbour.who)
     # Normal urgency: the village first, and only the village.
-    assert len(concern_texts(bot, director)) == 1
+    [notice] = concern_texts(bot, director)
+    assert director._("Reported by: {who}").format(who=director._("Neighbour")) in notice
+    assert director._("Child: not in a registered family") in notice
     assert concern_texts(bot, supervisor) == concern_texts(bot, officer) == []
 
     await tick(bot, T0 + timedelta(hours=23))
@@ -143,7 +147,10 @@ async def test_a_neighbour_reports_a_child_outside_the_family_and_it_climbs_the_
     assert any(t.startswith(taken_up) for t in bot.api.texts(neighbour.who.id))
     before = len(bot.api.calls)
     await tick(bot, T0 + timedelta(days=30))
-    assert [c for c in bot.api.calls[before:] if c.method == "sendMessage"] == []
+    # No more climbing; only the holder is reminded to record what was done or resolve it.
+    sent = [c for c in bot.api.calls[before:] if c.method == "sendMessage"]
+    assert [c.params["chat_id"] for c in sent] == [officer.who.id]
+    assert sent[0].params["text"].startswith("⏰ Concern XC-2026-00001")
 
 
 async def test_an_empty_rung_is_skipped(bot: Harness, db: Database) -> None:
@@ -322,6 +329,7 @@ async def test_a_report_in_the_middle_of_setting_up_suspends_the_setup(bot: Harn
     await bot.press(gran.who, "🧒 A child not in my family")
     await bot.press(gran.who, "Datang Town")
     await bot.press(gran.who, "Datang Village 2 (sample)")
+    await bot.press(gran.who, "Relative")
     await bot.press(gran.who, "Bullying")
     await bot.press(gran.who, "No, not right now")
     await bot.press(gran.who, "Skip")

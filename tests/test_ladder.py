@@ -17,6 +17,8 @@ from bot.services.ladder import (
     mark_unreachable,
     on_deadline,
     on_unreachable,
+    raised_to_emergency,
+    reopen,
     start,
 )
 from bot.services.triage import URGENCIES
@@ -274,7 +276,13 @@ def ladders(draw: st.DrawFn) -> Ladder:
 
 
 events = st.lists(
-    st.one_of(st.just(("deadline", 0)), st.just(("ack", 0)), st.tuples(st.just("unreachable"), st.integers(0, 8))),
+    st.one_of(
+        st.just(("deadline", 0)),
+        st.just(("ack", 0)),
+        st.just(("raise", 0)),
+        st.tuples(st.just("unreachable"), st.integers(0, 8)),
+        st.tuples(st.just("holder_leaves"), st.integers(0, 8)),
+    ),
     max_size=15,
 )
 
@@ -326,8 +334,49 @@ def test_a_concern_is_never_left_without_a_reachable_notified_person(
             decision = on_deadline(lad, before)
         elif kind == "ack":
             decision = Decision(acknowledge(before))
+        elif kind == "raise":
+            decision = raised_to_emergency(lad, before)
+        elif kind == "holder_leaves" and before.acknowledged and everyone:
+            # Whoever took it up blocks the bot or deletes their data: it is open again for the others.
+            post = everyone[n % len(everyone)]
+            lad = mark_unreachable(lad, post)
+            decision = reopen(lad, before)
+            _check(lad, decision, None)
+            assert not decision.state.acknowledged
+            continue
+        elif kind == "holder_leaves":
+            continue
         elif everyone:
             post = everyone[n % len(everyone)]
             decision = on_unreachable(lad, before, post)
             lad = mark_unreachable(lad, post)
         _check(lad, decision, None if kind == "ack" else before)
+
+
+def test_reopening_tells_the_others_already_on_the_rung_again() -> None:
+    lad = ladder([p(1), p(2)], [p(3)], [])
+    taken = acknowledge(start(lad, "normal").state)
+    lad = mark_unreachable(lad, 1)  # the one who took it up leaves
+    decision = reopen(lad, taken)
+    assert posts(decision.notify) == [2] and not decision.state.acknowledged
+
+
+def test_reopening_with_nobody_left_on_the_rung_climbs() -> None:
+    lad = ladder([p(1)], [p(3)], [])
+    taken = acknowledge(start(lad, "normal").state)
+    decision = reopen(mark_unreachable(lad, 1), taken)
+    assert posts(decision.notify) == [3] and decision.state.rung == 1
+
+
+def test_reopening_with_nobody_at_all_tells_the_admins_even_if_told_before() -> None:
+    lad = ladder([], [], [])
+    decision = start(lad, "high")
+    assert decision.state.at_admins
+    decision = reopen(lad, acknowledge(decision.state))
+    assert decision.admins and decision.state.admin_reminders == 2
+
+
+def test_raised_to_an_emergency_every_rung_hears_it_at_once() -> None:
+    lad = ladder([p(1)], [p(2)], [p(3)])
+    decision = raised_to_emergency(lad, start(lad, "normal").state)
+    assert posts(decision.notify) == [2, 3] and decision.state.rung == 2

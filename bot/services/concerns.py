@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +42,26 @@ CATEGORY_LABELS = {
 URGENCY_RANK = {"emergency": 0, "high": 1, "normal": 2}
 URGENCY_LABELS = {"emergency": N_("EMERGENCY"), "high": N_("High"), "normal": N_("Normal")}
 ACK = "cs:ack:"
+REOPENED = "reopened"  # the holder of a taken-up concern blocked the bot or left
+RAISED = "raised"  # more information made the concern more urgent
+ACK_LABEL = N_("✅ I will look at it (acknowledge)")
+
+
+def case_buttons(tr: Tr, concern: Concern) -> list[list[tuple[str, str]]]:
+    """The actions on a concern, on its notification and its screen; each is authorised again when pressed."""
+    _ = tr.gettext
+    rows: list[list[tuple[str, str]]] = []
+    if concern.status == "open":
+        rows.append([(_(ACK_LABEL), f"{ACK}{concern.id}")])
+    if concern.status != "resolved":
+        rows.append([(_("📝 Add a note"), f"cs:note:{concern.id}"), (_("🔀 Refer"), f"cs:refer:{concern.id}")])
+        rows.append([(_("👮 Record the police report"), f"cs:police:{concern.id}")])
+        rows.append([(_("No police report needed"), f"cs:nopolice:{concern.id}")])
+        rows.append([(_("↪️ Pass to another caseworker"), f"cs:transfer:{concern.id}")])
+        if concern.reporter_shares_contact and concern.reporter_user_id is not None:
+            rows.append([(_("💬 Message the reporter"), f"cs:msg:{concern.id}")])
+        rows.append([(_("🏁 Resolve"), f"cs:resolve:{concern.id}"), (_("📂 Timeline"), f"cs:open:{concern.id}")])
+    return rows
 
 
 @dataclass(frozen=True)
@@ -55,6 +75,7 @@ class NewConcern:
     attachments: tuple[tuple[str, str], ...] = ()  # (kind, telegram file id)
     reporter_relation: str | None = None
     shares_contact: bool = False
+    danger_unsure: bool = False  # "not sure" is handled as danger (in_danger True) but shown as what was said
 
 
 @dataclass(frozen=True)
@@ -94,12 +115,7 @@ async def file_concern(
         household = await households.view(session, user_id=new.reporter_user_id, household_id=household_id)
         if household.village_id != new.village_id:
             raise NotAllowed
-    urgency = triage.urgency(policy, new.category, new.in_danger)
-    hit = screening.screen(new.description) if new.description else None
-    if hit is not None:
-        # "Not going to school" and then "he says he will drink pesticide": the words count, not only the button.
-        worded = triage.urgency(policy, hit.category, hit.category == "danger_now")
-        urgency = min(urgency, worded, key=URGENCY_RANK.__getitem__)
+    urgency = _urgency(policy, new.category, new.in_danger, new.description)
     concern = Concern(
         village_id=new.village_id,
         household_id=household_id,
@@ -108,6 +124,7 @@ async def file_concern(
         description=new.description,
         category=new.category,
         in_danger=new.in_danger,
+        danger_unsure=new.danger_unsure and new.in_danger,
         urgency=urgency,
         status="open",
         created_at=now,
@@ -135,6 +152,16 @@ async def file_concern(
         nobody=decision.tell_reporter_call_hotline,
         outbox_ids=tuple(ids),
     )
+
+
+def _urgency(policy: triage.Policy, category: str, in_danger: bool, description: str | None) -> str:
+    urgency = triage.urgency(policy, category, in_danger)
+    hit = screening.screen(description) if description else None
+    if hit is not None:
+        # "Not going to school" and then "he says he will drink pesticide": the words count, not only the button.
+        worded = triage.urgency(policy, hit.category, hit.category == "danger_now")
+        urgency = min(urgency, worded, key=URGENCY_RANK.__getitem__)
+    return urgency
 
 
 async def load_ladder(session: AsyncSession, village_id: int) -> ladder.Ladder:
@@ -188,9 +215,14 @@ async def _apply(
     *,
     reason: str,
     admin_ids: frozenset[int],
+    key: str = "",
 ) -> list[int]:
-    """Record a ladder decision and write its messages to the outbox."""
+    """Record a ladder decision and write its messages to the outbox.
+
+    `key` tells apart repeated decisions of the same kind (a second reopening) for the outbox dedupe keys.
+    """
     state = decision.state
+    climbed = reason != ladder.NEW and state.rung != concern.rung
     concern.rung = state.rung
     concern.at_admins = state.at_admins
     concern.admin_reminders = state.admin_reminders
@@ -200,10 +232,10 @@ async def _apply(
         session.add(
             CaseEvent(concern_id=concern.id, at=now, kind="notified", post_id=person.post_id, detail={"why": reason})
         )
-        ids += await _notify_caseworker(session, concern, person, decision.notify_reason, now)
+        ids += await _notify_caseworker(session, concern, person, decision.notify_reason, now, key)
     for person in decision.moved_up_tell:
         ids += await _tell_moved_up(session, concern, person, now)
-    if decision.notify and reason != "new":
+    if decision.notify and climbed:
         session.add(
             CaseEvent(concern_id=concern.id, at=now, kind="escalated", detail={"rung": state.rung, "why": reason})
         )
@@ -213,7 +245,7 @@ async def _apply(
 
 
 async def _notify_caseworker(
-    session: AsyncSession, concern: Concern, person: ladder.Person, why: str, now: datetime
+    session: AsyncSession, concern: Concern, person: ladder.Person, why: str, now: datetime, key: str = ""
 ) -> list[int]:
     user = await session.get_one(User, person.user_id)
     tr = Tr(user.locale, user.timezone)
@@ -224,8 +256,8 @@ async def _notify_caseworker(
         chat_id=user.chat_id,
         kind="concern.notify",
         text=text,
-        buttons=[[(tr.gettext("✅ I will look at it (acknowledge)"), f"{ACK}{concern.id}")]],
-        dedupe_key=f"concern:{concern.id}:notify:{person.post_id}:{why}:{concern.admin_reminders}",
+        buttons=case_buttons(tr, concern),
+        dedupe_key=f"concern:{concern.id}:notify:{person.post_id}:{why}:{concern.admin_reminders}:{key}",
     )
     ids = [new_id] if new_id is not None else []
     attachments = (
@@ -288,7 +320,7 @@ async def _tell_admins(session: AsyncSession, concern: Concern, now: datetime, a
             chat_id=admin.chat_id,
             kind="concern.admins",
             text=text,
-            buttons=[[(tr.gettext("✅ I will look at it (acknowledge)"), f"{ACK}{concern.id}")]],
+            buttons=case_buttons(tr, concern),
             dedupe_key=f"concern:{concern.id}:admins:{admin.id}:{concern.admin_reminders}",
         )
         if new_id is not None:
@@ -308,13 +340,17 @@ async def render_for_caseworker(session: AsyncSession, concern: Concern, tr: Tr,
     header = {
         "escalated_deadline": _("⬆️ Not acknowledged in time below; now with you."),
         "escalated_unreachable": _("⬆️ The person below cannot be reached; now with you."),
+        REOPENED: _("🔁 Open again: the person who took it up can no longer be reached. Please take it up."),
+        RAISED: _("⚠️ New information makes this more urgent."),
     }.get(why)
     lines = [header] if header else []
     lines.append(
         _("🆘 <b>Concern {ref}</b> · {urgency}").format(ref=concern.ref, urgency=_(URGENCY_LABELS[concern.urgency]))
     )
     lines.append(_("What: {category}").format(category=_(CATEGORY_LABELS[concern.category])))
-    if concern.in_danger:
+    if concern.danger_unsure:
+        lines.append(_("The reporter is not sure whether the child is in danger right now."))
+    elif concern.in_danger:
         lines.append(_("The reporter says the child is in danger right now."))
     lines.append(_("Where: {place}").format(place=html.escape(place, quote=False)))
     if concern.child_id is not None:
@@ -325,9 +361,21 @@ async def render_for_caseworker(session: AsyncSession, concern: Concern, tr: Tr,
     else:
         lines.append(_("Child: not in a registered family"))
     if concern.reporter_relation:
-        lines.append(_("Reported by: {who}").format(who=labels.relation(tr, concern.reporter_relation)))
+        lines.append(_("Reported by: {who}").format(who=labels.reporter(tr, concern.reporter_relation)))
     if concern.description:
         lines.append(_("Description: {text}").format(text=html.escape(concern.description, quote=False)))
+    more = (
+        await session.scalars(
+            select(CaseEvent.detail)
+            .where(CaseEvent.concern_id == concern.id, CaseEvent.kind == "more_info")
+            .order_by(CaseEvent.id)
+        )
+    ).all()
+    for detail in more:
+        if detail.get("text"):
+            lines.append(
+                _("Later from the reporter: {text}").format(text=html.escape(str(detail["text"]), quote=False))
+            )
     attachments = (
         await session.scalars(select(ConcernAttachment.kind).where(ConcernAttachment.concern_id == concern.id))
     ).all()
@@ -371,12 +419,26 @@ async def escalate_due(
 async def person_unreachable(
     session: AsyncSession, user_id: int, *, admin_ids: frozenset[int] = frozenset(), now: datetime | None = None
 ) -> list[int]:
-    """A caseworker blocked the bot: any open concern waiting only on them moves up at once."""
+    """A caseworker blocked the bot or is leaving: concerns waiting only on them move on at once.
+
+    An open concern they were notified of fails over to the next person; one they had taken up opens again.
+    """
     now = now or utcnow()
     policy = triage.policy()
+    ids: list[int] = []
+    held = (
+        await session.scalars(
+            select(Concern)
+            .where(Concern.status == "acknowledged", Concern.acknowledged_by_user_id == user_id)
+            .order_by(Concern.id)
+        )
+    ).all()
+    for concern in held:
+        ids += await _reopen(session, concern, policy, now, leaving_user_id=user_id, admin_ids=admin_ids)
+    reopened = {c.id for c in held}
     posts = (await session.scalars(select(CaseworkerPost.id).where(CaseworkerPost.user_id == user_id))).all()
     if not posts:
-        return []
+        return ids
     concern_ids = (
         await session.scalars(
             select(CaseEvent.concern_id)
@@ -385,8 +447,9 @@ async def person_unreachable(
             .distinct()
         )
     ).all()
-    ids: list[int] = []
     for concern_id in concern_ids:
+        if concern_id in reopened:
+            continue
         concern = await session.get_one(Concern, concern_id)
         the_ladder = await load_ladder(session, concern.village_id)
         state = await _state(session, concern)
@@ -399,6 +462,44 @@ async def person_unreachable(
                 )
                 break
     return ids
+
+
+async def _reopen(
+    session: AsyncSession,
+    concern: Concern,
+    policy: triage.Policy,
+    now: datetime,
+    *,
+    leaving_user_id: int | None,
+    admin_ids: frozenset[int],
+) -> list[int]:
+    """The holder of a taken-up concern is gone: it is open again, with a fresh deadline, for the ladder."""
+    times = int(
+        await session.scalar(
+            select(func.count())
+            .select_from(CaseEvent)
+            .where(CaseEvent.concern_id == concern.id, CaseEvent.kind == REOPENED)
+        )
+        or 0
+    )
+    session.add(
+        CaseEvent(concern_id=concern.id, at=now, kind=REOPENED, post_id=concern.acknowledged_post_id, detail={})
+    )
+    concern.status = "open"
+    concern.acknowledged_at = None
+    concern.acknowledged_post_id = None
+    concern.acknowledged_by_user_id = None
+    concern.follow_up_at = None
+    the_ladder = await load_ladder(session, concern.village_id)
+    if leaving_user_id is not None:
+        for rung in the_ladder.rungs:
+            for person in rung:
+                if person.user_id == leaving_user_id:
+                    the_ladder = ladder.mark_unreachable(the_ladder, person.post_id)
+    decision = ladder.reopen(the_ladder, await _state(session, concern))
+    return await _apply(
+        session, concern, decision, policy, now, reason=REOPENED, admin_ids=admin_ids, key=f"r{times + 1}"
+    )
 
 
 async def record_refusal(session: AsyncSession, *, user_id: int, concern_id: int) -> None:
@@ -444,7 +545,9 @@ async def acknowledge(
     concern.status = "acknowledged"
     concern.acknowledged_at = now
     concern.acknowledged_post_id = post.id if post else None
+    concern.acknowledged_by_user_id = user_id
     concern.ack_due_at = None
+    concern.follow_up_at = now + triage.follow_up(triage.policy(), concern.urgency)
     session.add(
         CaseEvent(
             concern_id=concern.id,
@@ -509,6 +612,11 @@ class TimelineEntry:
 async def _scope_posts(session: AsyncSession, user_id: int, village_id: int) -> list[PostView]:
     path = {a.level: a.id for a in await areas.area_path(session, village_id)}
     return [p for p in await caseworker.posts_of(session, user_id) if in_scope(p, path)]
+
+
+async def record_listing(session: AsyncSession, *, user_id: int, page: int) -> None:
+    """Seeing the list is seeing which children have concerns: audited like opening one."""
+    session.add(AuditEvent(actor_user_id=user_id, action="concern.list", subject=f"page:{page}"))
 
 
 async def cases_in_scope(session: AsyncSession, user_id: int) -> list[CaseRow]:
@@ -578,6 +686,7 @@ async def add_note(
 ) -> None:
     now = now or utcnow()
     concern, post = await authorised(session, user_id, concern_id)
+    _touch(concern, now)
     session.add(
         CaseEvent(
             concern_id=concern.id, at=now, kind="note", actor_user_id=user_id, post_id=post.id, detail={"text": text}
@@ -585,22 +694,50 @@ async def add_note(
     )
 
 
+def _touch(concern: Concern, now: datetime) -> None:
+    """Something was done on a taken-up concern: its holder's next reminder moves on."""
+    if concern.status == "acknowledged":
+        concern.follow_up_at = now + triage.follow_up(triage.policy(), concern.urgency)
+
+
+@dataclass(frozen=True)
+class PoliceReport:
+    """What MPL Art. 11 asks to be kept: where and when it was reported, and the receipt number."""
+
+    station: str
+    receipt: str
+    reported_on: date
+
+
+POLICE_EARLIEST = timedelta(days=30)  # a report made before the concern was filed still counts
+
+
 async def record_police_report(
     session: AsyncSession,
     *,
     user_id: int,
     concern_id: int,
-    text: str,
-    not_needed: bool = False,
+    report: PoliceReport | None = None,
+    not_needed_because: str | None = None,
+    today: date,
     now: datetime | None = None,
 ) -> None:
-    """The police report (station and receipt number) or why none was needed (MPL Art. 11)."""
+    """The police report, or why none was needed; `today` is the caseworker's own date."""
     now = now or utcnow()
+    if (report is None) == (not_needed_because is None):
+        raise ValueError("give the report or why none was needed, not both")
     concern, post = await authorised(session, user_id, concern_id)
-    concern.police_report = {
-        "recorded_at": now.isoformat(),
-        ("not_needed_because" if not_needed else "report"): text,
-    }
+    if concern.status == "resolved":
+        raise Invalid("already_resolved")
+    detail: dict[str, object]
+    if report is not None:
+        if not (concern.created_at - POLICE_EARLIEST).date() <= report.reported_on <= today:
+            raise Invalid("police_date")
+        detail = {"station": report.station, "receipt": report.receipt, "reported_on": report.reported_on.isoformat()}
+    else:
+        detail = {"not_needed_because": not_needed_because}
+    concern.police_report = {"recorded_at": now.isoformat(), **detail}
+    _touch(concern, now)
     session.add(
         CaseEvent(
             concern_id=concern.id,
@@ -608,7 +745,7 @@ async def record_police_report(
             kind="police_report",
             actor_user_id=user_id,
             post_id=post.id,
-            detail={"not_needed": not_needed, "text": text},
+            detail={"not_needed": report is None, **detail},
         )
     )
 
@@ -627,10 +764,12 @@ async def resolve(
         # Resolving is also taking it up: the ladder stops.
         concern.acknowledged_at = now
         concern.acknowledged_post_id = post.id
+        concern.acknowledged_by_user_id = user_id
     concern.status = "resolved"
     concern.resolved_at = now
     concern.outcome = outcome
     concern.ack_due_at = None
+    concern.follow_up_at = None
     session.add(
         CaseEvent(
             concern_id=concern.id,
@@ -698,15 +837,37 @@ async def add_to(session: AsyncSession, *, concern_id: int, new: NewConcern, now
         concern_id=concern.id, at=now, kind="more_info", actor_user_id=new.reporter_user_id, detail=detail
     )
     session.add(event)
-    await session.flush()
+    newly_in_danger = new.in_danger and not concern.in_danger
+    if newly_in_danger:
+        concern.in_danger, concern.danger_unsure = True, new.danger_unsure
     ids: list[int] = []
+    told_in_full: set[int] = set()  # newly notified: their notification already carries the new words
+    policy = triage.policy()
+    before = concern.urgency
+    after = min(before, _urgency(policy, concern.category, new.in_danger, new.description), key=URGENCY_RANK.get)
+    if after != before:
+        # "Now he is threatening her": the same triage as a new report, and the ladder catches up.
+        concern.urgency = after
+        session.add(CaseEvent(concern_id=concern.id, at=now, kind=RAISED, detail={"from": before, "to": after}))
+        if concern.status == "acknowledged" and concern.follow_up_at is not None:
+            concern.follow_up_at = min(concern.follow_up_at, now + triage.follow_up(policy, after))
+        if concern.status == "open":
+            tighter = now + triage.ack_deadline(policy, after)
+            if after == "emergency":
+                decision = ladder.raised_to_emergency(
+                    await load_ladder(session, concern.village_id), await _state(session, concern)
+                )
+                ids += await _apply(session, concern, decision, policy, now, reason=RAISED, admin_ids=frozenset())
+                told_in_full = {p.post_id for p in decision.notify}
+            concern.ack_due_at = min(concern.ack_due_at or tighter, tighter)
+    await session.flush()
     holders = (
         {concern.acknowledged_post_id}
         if concern.acknowledged_post_id
         else set((await _state(session, concern)).notified)
     )
     for post_id in holders:
-        if post_id is None:
+        if post_id is None or post_id in told_in_full:
             continue
         post = await session.get(CaseworkerPost, post_id)
         user = await session.get(User, post.user_id) if post else None
@@ -716,8 +877,10 @@ async def add_to(session: AsyncSession, *, concern_id: int, new: NewConcern, now
         text = tr.gettext("➕ More information on concern {ref} from the reporter:").format(ref=concern.ref)
         if new.description:
             text += "\n" + html.escape(new.description, quote=False)
-        if new.in_danger and not concern.in_danger:
+        if newly_in_danger:
             text += "\n" + tr.gettext("The reporter now says the child is in danger right now.")
+        if after != before:
+            text += "\n" + tr.gettext("⚠️ This is now: {urgency}").format(urgency=tr.gettext(URGENCY_LABELS[after]))
         new_id = await outbox.enqueue(
             session,
             user_id=user.id,
@@ -760,6 +923,7 @@ async def referral_options(session: AsyncSession, *, user_id: int, concern_id: i
 
 async def refer(session: AsyncSession, *, user_id: int, concern_id: int, entry_key: str, now: datetime) -> Entry:
     concern, post = await authorised(session, user_id, concern_id)
+    _touch(concern, now)
     entry = directory.find(await referral_options(session, user_id=user_id, concern_id=concern_id, now=now), entry_key)
     if entry is None:
         raise NotAllowed
@@ -796,7 +960,12 @@ async def transfer(session: AsyncSession, *, user_id: int, concern_id: int, post
     )
     if target is None:
         raise NotAllowed
-    concern.acknowledged_post_id = target.id if concern.status != "open" else concern.acknowledged_post_id
+    target_post = await session.get_one(CaseworkerPost, target.id)
+    if concern.status == "acknowledged":
+        # The receiver holds it now: their follow-up reminders, and a reopening if they cannot be reached.
+        concern.acknowledged_post_id = target.id
+        concern.acknowledged_by_user_id = target_post.user_id
+        _touch(concern, now)
     session.add(
         CaseEvent(
             concern_id=concern.id,
@@ -807,7 +976,6 @@ async def transfer(session: AsyncSession, *, user_id: int, concern_id: int, post
             detail={"from": post.id},
         )
     )
-    target_post = await session.get_one(CaseworkerPost, target.id)
     user = await session.get_one(User, target_post.user_id)
     tr = Tr(user.locale, user.timezone)
     text = (
@@ -817,9 +985,7 @@ async def transfer(session: AsyncSession, *, user_id: int, concern_id: int, post
         + "\n\n"
         + await render_for_caseworker(session, concern, tr, "")
     )
-    buttons = [[(tr.gettext("📂 Open"), f"cs:open:{concern.id}")]]
-    if concern.status == "open":
-        buttons.insert(0, [(tr.gettext("✅ I will look at it (acknowledge)"), f"{ACK}{concern.id}")])
+    buttons = case_buttons(tr, concern)
     new_id = await outbox.enqueue(
         session,
         user_id=user.id,
@@ -845,6 +1011,7 @@ async def message_reporter(
     tr = Tr(reporter.locale, reporter.timezone)
     body = tr.gettext("💬 About your report {ref}:").format(ref=concern.ref)
     relayed = f"{body}\n{html.escape(text, quote=False)}\n\n{labels.badge(tr, post)}"
+    _touch(concern, now)
     event = CaseEvent(
         concern_id=concern.id, at=now, kind="message", actor_user_id=user_id, post_id=post.id, detail={"text": text}
     )
@@ -881,4 +1048,71 @@ async def reconcile_unreachable(
     ids: list[int] = []
     for user_id in holders:
         ids += await person_unreachable(session, user_id, admin_ids=admin_ids, now=now)
+    # Taken up by someone who has since blocked the bot or deleted their data (a crash before the failover).
+    orphans = (
+        await session.scalars(
+            select(Concern)
+            .outerjoin(User, User.id == Concern.acknowledged_by_user_id)
+            .where(Concern.status == "acknowledged", (User.id.is_(None)) | (User.unreachable.is_(True)))
+            .order_by(Concern.id)
+        )
+    ).all()
+    for concern in orphans:
+        ids += await _reopen(
+            session,
+            concern,
+            triage.policy(),
+            now or utcnow(),
+            leaving_user_id=concern.acknowledged_by_user_id,
+            admin_ids=admin_ids,
+        )
+    return ids
+
+
+async def follow_up_due(session: AsyncSession, *, now: datetime | None = None, limit: int = 50) -> list[int]:
+    """Taken-up concerns with nothing recorded for a while: their holder is reminded to record or resolve."""
+    now = now or utcnow()
+    policy = triage.policy()
+    query = (
+        select(Concern)
+        .where(Concern.status == "acknowledged", Concern.follow_up_at.is_not(None), Concern.follow_up_at <= now)
+        .order_by(Concern.follow_up_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids: list[int] = []
+    for concern in (await session.scalars(query)).all():
+        holder = await session.get(User, concern.acknowledged_by_user_id) if concern.acknowledged_by_user_id else None
+        concern.follow_up_at = now + triage.follow_up(policy, concern.urgency)
+        if holder is None or holder.unreachable:
+            continue  # reconcile_unreachable opens it again
+        times = int(
+            await session.scalar(
+                select(func.count())
+                .select_from(CaseEvent)
+                .where(CaseEvent.concern_id == concern.id, CaseEvent.kind == "follow_up")
+            )
+            or 0
+        )
+        session.add(
+            CaseEvent(concern_id=concern.id, at=now, kind="follow_up", post_id=concern.acknowledged_post_id, detail={})
+        )
+        tr = Tr(holder.locale, holder.timezone)
+        taken = concern.acknowledged_at or concern.created_at
+        text = tr.gettext(
+            "⏰ Concern {ref} ({category}) was taken up on {when} and is not resolved. Please add a note on what "
+            "has been done, or resolve it."
+        ).format(ref=concern.ref, category=tr.gettext(CATEGORY_LABELS[concern.category]), when=tr.when(taken))
+        new_id = await outbox.enqueue(
+            session,
+            user_id=holder.id,
+            chat_id=holder.chat_id,
+            kind="concern.follow_up",
+            text=text,
+            buttons=case_buttons(tr, concern),
+            dedupe_key=f"concern:{concern.id}:follow-up:{times + 1}",
+        )
+        if new_id is not None:
+            ids.append(new_id)
     return ids

@@ -28,6 +28,8 @@ NEW = "new"
 ESCALATED_DEADLINE = "escalated_deadline"
 ESCALATED_UNREACHABLE = "escalated_unreachable"
 EMERGENCY_ALL_RUNGS = "emergency_all_rungs"
+REOPENED = "reopened"
+RAISED = "raised"
 NOTHING = ""  # the decision changes nothing and sends nothing
 
 
@@ -153,6 +155,45 @@ def on_unreachable(ladder: Ladder, state: State, post_id: int) -> Decision:
     ladder = mark_unreachable(ladder, post_id)
     if state.acknowledged:
         return Decision(state)
+    return _failover(ladder, state, remind_admins=not state.at_admins)
+
+
+def raised_to_emergency(ladder: Ladder, state: State) -> Decision:
+    """An open concern became an emergency (new information): everyone reachable not yet told is told now."""
+    if state.acknowledged:
+        return Decision(state)
+    reached = [r for r in range(RUNGS) if ladder.reachable(r)]
+    if not reached:
+        return Decision(state)  # nobody on the ladder: the administrators already hold it
+    people = tuple(p for r in reached for p in ladder.reachable(r) if p.post_id not in state.notified)
+    if not people:
+        return Decision(state)  # everyone reachable already has it
+    new_ids = {p.post_id for p in people}
+    top = max(r for r in reached if any(p.post_id in new_ids for p in ladder.rungs[r]))
+    notified = state.notified | new_ids
+    if state.rung is None or top >= state.rung:
+        # Someone reachable newly holds it on the highest rung told: it no longer waits on the administrators.
+        new = replace(state, rung=top, notified=notified, at_admins=False)
+    else:
+        new = replace(state, notified=notified)
+    return Decision(new, notify=people, notify_reason=RAISED)
+
+
+def reopen(ladder: Ladder, state: State) -> Decision:
+    """A taken-up concern whose holder can no longer be reached (blocked the bot, left) is open again.
+
+    The reachable people already notified on the current rung are told again (they were told it was taken
+    up); with none, it fails over as for an unreachable holder. `ladder` must already mark the leaver.
+    """
+    state = replace(state, acknowledged=False)
+    if state.rung is not None:
+        again = tuple(p for p in ladder.reachable(state.rung) if p.post_id in state.notified)
+        if again:
+            return Decision(state, notify=again, notify_reason=REOPENED)
+    return _failover(ladder, state, remind_admins=True)  # the administrators are told even if told before
+
+
+def _failover(ladder: Ladder, state: State, *, remind_admins: bool) -> Decision:
     if state.rung is not None:
         holders = [p for p in ladder.rungs[state.rung] if p.post_id in state.notified]
         if any(p.reachable for p in holders):
@@ -161,7 +202,7 @@ def on_unreachable(ladder: Ladder, state: State, post_id: int) -> Decision:
         if fresh:
             notified = state.notified | {p.post_id for p in fresh}
             return Decision(replace(state, notified=notified), notify=fresh, notify_reason=ESCALATED_UNREACHABLE)
-    return _climb(ladder, state, ESCALATED_UNREACHABLE, remind_admins=not state.at_admins)
+    return _climb(ladder, state, ESCALATED_UNREACHABLE, remind_admins=remind_admins)
 
 
 def acknowledge(state: State) -> State:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import caseworker, codes
+from bot.services import caseworker, codes, concerns
 from bot.services import household as households
 from db.models import AuditEvent, Child, ChildConsent, Concern, Draft, Household, InviteCode, Membership, Outbox, User
 from db.types import utcnow
@@ -38,6 +38,7 @@ class Deleted:
     children_deleted: int
     consents_withdrawn: int
     reports_kept: int  # concerns this person reported: kept, without their identity
+    outbox_ids: tuple[int, ...] = ()  # concerns this caseworker held, passed on: deliver these now
 
 
 async def what_we_keep(session: AsyncSession, user_id: int, now: datetime | None = None) -> Kept:
@@ -79,7 +80,9 @@ async def what_we_keep(session: AsyncSession, user_id: int, now: datetime | None
     )
 
 
-async def delete_person(session: AsyncSession, user_id: int) -> Deleted:
+async def delete_person(
+    session: AsyncSession, user_id: int, *, admin_ids: frozenset[int] = frozenset(), now: datetime | None = None
+) -> Deleted:
     """Remove the person and everything that is only theirs.
 
     A household shared with others stays for them (children are theirs too); the person's consents go
@@ -87,6 +90,8 @@ async def delete_person(session: AsyncSession, user_id: int) -> Deleted:
     deleted with its children and backup adult. Audit rows lose the actor, keeping only what happened.
     """
     await session.get_one(User, user_id)  # raises if the person is already gone
+    # A caseworker leaving: the concerns waiting on them or taken up by them go to the next person first.
+    handed_over = await concerns.person_unreachable(session, user_id, admin_ids=admin_ids, now=now or utcnow())
     household_id = await households.household_of(session, user_id)
     consents = int(
         await session.scalar(select(func.count()).select_from(ChildConsent).where(ChildConsent.user_id == user_id)) or 0
@@ -123,4 +128,4 @@ async def delete_person(session: AsyncSession, user_id: int) -> Deleted:
     session.expunge_all()
     session.add(AuditEvent(actor_user_id=None, action="person.delete", subject="person"))
     await session.flush()
-    return Deleted(household_deleted, kept_for_others, children_deleted, consents, reports)
+    return Deleted(household_deleted, kept_for_others, children_deleted, consents, reports, tuple(handed_over))

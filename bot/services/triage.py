@@ -36,7 +36,8 @@ FALLBACK_NUMBER = "110"  # shown when the child is in danger and the category li
 DEFAULT_POLICY = CONTENT_DIR / "concerns" / "policy.toml"
 
 _CATEGORY_KEYS = frozenset({"key", "urgency", "mandatory_report", "call", "keep_evidence"})
-_TOP_KEYS = frozenset({"in_danger_urgency", "ack_deadline_minutes", "category"})
+_TOP_KEYS = frozenset({"in_danger_urgency", "ack_deadline_minutes", "follow_up_hours", "hotline", "category"})
+_HOTLINE_KEYS = frozenset({"number", "press"})
 
 
 class PolicyError(ValueError):
@@ -50,9 +51,19 @@ class Policy:
     urgency: Mapping[str, str]  # category -> base urgency
     in_danger_urgency: str
     deadlines: Mapping[str, timedelta]  # urgency -> time to acknowledge
+    follow_ups: Mapping[str, timedelta]  # urgency -> time after which a taken-up concern's holder is reminded
     mandatory_report: frozenset[str]
     numbers: Mapping[str, tuple[str, ...]]  # category -> emergency numbers, in display order
     keep_evidence: frozenset[str]
+    hotline: Hotline
+
+
+@dataclass(frozen=True)
+class Hotline:
+    """The number a reporter calls when nobody can be reached through the bot (12345, then 6 for minors)."""
+
+    number: str
+    press: str | None
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,9 @@ def load_policy(path: Path = DEFAULT_POLICY) -> Policy:
     if in_danger not in URGENCIES:
         problems.append(f"in_danger_urgency must be one of {', '.join(URGENCIES)}, not {in_danger!r}")
 
-    deadlines = _deadlines(raw.get("ack_deadline_minutes"), problems)
+    deadlines = _durations(raw.get("ack_deadline_minutes"), "ack_deadline_minutes", "minutes", problems)
+    follow_ups = _durations(raw.get("follow_up_hours"), "follow_up_hours", "hours", problems)
+    hotline = _hotline(raw.get("hotline"), problems)
 
     urgency: dict[str, str] = {}
     numbers: dict[str, tuple[str, ...]] = {}
@@ -126,34 +139,53 @@ def load_policy(path: Path = DEFAULT_POLICY) -> Policy:
     if problems:
         listed = "\n".join(f"  - {p}" for p in problems)
         raise PolicyError(f"{path}: {len(problems)} problem(s) in the concern policy:\n{listed}")
-    assert isinstance(in_danger, str)
+    assert isinstance(in_danger, str) and hotline is not None
     return Policy(
         urgency=MappingProxyType({c: urgency[c] for c in CATEGORIES}),  # menu order, whatever the file's order
         in_danger_urgency=in_danger,
         deadlines=MappingProxyType(deadlines),
+        follow_ups=MappingProxyType(follow_ups),
         mandatory_report=frozenset(mandatory),
         numbers=MappingProxyType({c: numbers[c] for c in CATEGORIES}),
         keep_evidence=frozenset(keep),
+        hotline=hotline,
     )
 
 
-def _deadlines(raw: Any, problems: list[str]) -> dict[str, timedelta]:
+def _durations(raw: Any, table: str, unit: str, problems: list[str]) -> dict[str, timedelta]:
+    """A table of whole positive numbers of `unit` per urgency, e.g. [ack_deadline_minutes]."""
     if not isinstance(raw, dict):
-        problems.append("[ack_deadline_minutes] is missing")
+        problems.append(f"[{table}] is missing")
         return {}
     out: dict[str, timedelta] = {}
     for name in sorted(raw.keys() - set(URGENCIES)):
-        problems.append(f"ack_deadline_minutes: unknown urgency {name!r}")
+        problems.append(f"{table}: unknown urgency {name!r}")
     for name in URGENCIES:
-        minutes = raw.get(name)
+        amount = raw.get(name)
         # bool is an int in Python; `true` is never a number of minutes.
-        if isinstance(minutes, int) and not isinstance(minutes, bool) and minutes > 0:
-            out[name] = timedelta(minutes=minutes)
-        elif minutes is None:
-            problems.append(f"ack_deadline_minutes: {name} is missing")
+        if isinstance(amount, int) and not isinstance(amount, bool) and amount > 0:
+            out[name] = timedelta(**{unit: amount})
+        elif amount is None:
+            problems.append(f"{table}: {name} is missing")
         else:
-            problems.append(f"ack_deadline_minutes: {name} must be a whole number of minutes above 0, not {minutes!r}")
+            problems.append(f"{table}: {name} must be a whole number of {unit} above 0, not {amount!r}")
     return out
+
+
+def _hotline(raw: Any, problems: list[str]) -> Hotline | None:
+    if not isinstance(raw, dict):
+        problems.append("[hotline] is missing")
+        return None
+    for extra in sorted(raw.keys() - _HOTLINE_KEYS):
+        problems.append(f"hotline: unknown field {extra!r}")
+    number, press = raw.get("number"), raw.get("press")
+    if not (isinstance(number, str) and number.isdigit() and 3 <= len(number) <= 12):
+        problems.append(f'hotline: number must be digits in quotes, such as "12345", not {number!r}')
+        return None
+    if press is not None and not (isinstance(press, str) and press.isdigit() and len(press) <= 3):
+        problems.append(f'hotline: press must be digits in quotes, such as "6", not {press!r}')
+        return None
+    return Hotline(number=number, press=press)
 
 
 def _numbers(raw: Any, where: str, problems: list[str]) -> tuple[str, ...]:
@@ -191,6 +223,12 @@ def ack_deadline(policy: Policy, urgency: str) -> timedelta:
     if urgency not in policy.deadlines:
         raise ValueError(f"unknown urgency {urgency!r}")
     return policy.deadlines[urgency]
+
+
+def follow_up(policy: Policy, urgency: str) -> timedelta:
+    if urgency not in policy.follow_ups:
+        raise ValueError(f"unknown urgency {urgency!r}")
+    return policy.follow_ups[urgency]
 
 
 def needs_police_report(policy: Policy, category: str) -> bool:

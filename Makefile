@@ -13,10 +13,15 @@ run: install catalogs
 
 test: install catalogs
 	$(BIN)/ruff check .
+	$(BIN)/guardian-bot content check
 	$(BIN)/pytest
 
 console: install catalogs
 	$(BIN)/guardian-bot console --demo
+
+# Benchmarks print their figures and write bench/results/latest.json (not part of `make test`).
+bench: install catalogs
+	$(BIN)/python -m bench.retrieval
 
 check: install catalogs
 	$(BIN)/guardian-bot check

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from zoneinfo import ZoneInfo
 
@@ -15,8 +16,9 @@ from bot.dispatcher import Dispatcher
 from bot.persistence import SqlConversationPersistence
 from bot.ratelimit import RateLimiter
 from bot.runtime import Runtime
-from bot.services import concerns, notify
+from bot.services import calls, concerns, contact, notify, questions, silence, tips
 from bot.services.housekeeping import purge
+from bot.throttle import Gatekeeper
 from db.session import Database
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,12 @@ def build_application(
         await dispatcher.deliver(ids)
 
     dispatcher = Dispatcher(db, app.bot, on_unreachable=failover)
-    app.bot_data[Runtime.KEY] = Runtime(settings=settings, db=db, dispatcher=dispatcher)
+    app.bot_data[Runtime.KEY] = Runtime(
+        settings=settings,
+        db=db,
+        dispatcher=dispatcher,
+        gatekeeper=Gatekeeper(burst=settings.flood_burst, rate=settings.flood_rate),
+    )
     handlers.register(app)
     app.add_error_handler(_log_error)
     return app
@@ -74,6 +81,21 @@ def start_background_jobs(app: Application) -> None:  # type: ignore[type-arg]
         interval=rt.settings.tick_seconds,
         first=rt.settings.tick_seconds,
         name="concern-ladder",
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
+    )
+    app.job_queue.run_repeating(
+        calls_tick,
+        interval=rt.settings.tick_seconds,
+        first=rt.settings.tick_seconds,
+        name="calls",
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
+    )
+    app.job_queue.run_once(warm_retrieval, when=1, name="warm-retrieval")
+    app.job_queue.run_repeating(
+        tips_tick,
+        interval=rt.settings.tick_seconds,
+        first=rt.settings.tick_seconds,
+        name="tips",
         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
     )
     app.job_queue.run_repeating(
@@ -96,15 +118,48 @@ async def concerns_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     await rt.dispatcher.deliver(ids)
 
 
+async def calls_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Call reminders and questions, the contact watch (nudges, weekly summaries) and the carer-silence watch."""
+    rt: Runtime = context.application.bot_data[Runtime.KEY]
+    async with rt.db.transaction() as session:
+        ids = await calls.tick(session, now=rt.clock())
+        ids += await contact.tick(session, now=rt.clock())
+        ids += await silence.tick(session, now=rt.clock())
+    await rt.dispatcher.deliver(ids)
+
+
+async def warm_retrieval(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Build the question indexes in a worker thread soon after start, so the first /ask does not wait."""
+    from bot.services import retrieval
+
+    loop = asyncio.get_running_loop()
+    for locale in ("zh_Hans", "en"):
+        await loop.run_in_executor(None, retrieval.index, locale)
+
+
+async def tips_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Tips by message that are due, and questions unanswered for 48 hours moving to the township."""
+    rt: Runtime = context.application.bot_data[Runtime.KEY]
+    async with rt.db.transaction() as session:
+        ids = await tips.tick(session, now=rt.clock())
+        ids += await questions.escalate_due(session, now=rt.clock())
+    await rt.dispatcher.deliver(ids)
+
+
 async def housekeeping(context: ContextTypes.DEFAULT_TYPE) -> None:
     rt: Runtime = context.application.bot_data[Runtime.KEY]
     async with rt.db.transaction() as session:
         now = rt.clock()
-        purged = await purge(session, now)
+        purged = await purge(session, now, retention_days=rt.settings.retention_days)
         today = now.astimezone(ZoneInfo(rt.settings.default_timezone)).date()
         reviews = await notify.contacts_review(session, admin_telegram_ids=rt.settings.admin_telegram_ids, today=today)
         reviews += await notify.unfinished_reports(session, now=now)
-    log.info("housekeeping: %d stale drafts, %d old code attempts removed", purged.drafts, purged.code_attempts)
+    log.info(
+        "housekeeping: %d stale drafts, %d old code attempts removed; %d resolved concerns purged of free text",
+        purged.drafts,
+        purged.code_attempts,
+        purged.concerns,
+    )
     await rt.dispatcher.deliver(reviews)
 
 

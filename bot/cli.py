@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="health: config, database migrated, content valid, catalogs complete")
     check.set_defaults(func=_check)
 
+    content = sub.add_parser("content", help="the tips and frequent questions").add_subparsers(dest="content_command")
+    content.add_parser("check", help="validate content/tips/ (fails on any problem)").set_defaults(func=_content_check)
+    stats = content.add_parser("stats", help="counts by topic, age band, audience and language")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.set_defaults(func=_content_stats)
+
     demo = sub.add_parser("demo", help="sample data").add_subparsers(dest="demo_command")
     demo.add_parser("seed", help="load a sample county with caseworkers").set_defaults(func=_demo_seed)
 
@@ -124,6 +130,41 @@ def _check(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.health import run_checks
 
     return asyncio.run(run_checks(settings))
+
+
+def _content_check(_settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.services import call_policy, library, prompts
+
+    problems: list[str] = []
+    for load in (library.load_library, call_policy.load_policy, prompts.load_prompts):
+        try:
+            load()
+        except ValueError as exc:  # each loader lists every problem in its files
+            problems.append(str(exc))
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    lib = library.load_library()
+    print(f"content is valid: {len(lib.tips)} tips, {len(lib.faqs)} frequent questions, both languages")
+    return 0
+
+
+def _content_stats(_settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from bot.services import library
+
+    try:
+        figures = library.stats(library.load_library())
+    except library.LibraryError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False, indent=2))
+        return 0
+    for key, value in figures.items():
+        print(f"{key}: {value}")
+    return 0
 
 
 def _demo_seed(settings: Settings, _args: argparse.Namespace) -> int:

@@ -35,6 +35,12 @@ class Settings:
     # How often the dispatcher tick runs and how often conversation states are flushed (seconds).
     tick_seconds: float = 5.0
     persistence_seconds: float = 1.0
+    # Days after a concern is resolved before its free text and voice/photo references are purged (the
+    # anonymised timeline stays). PIPL Art. 19: no longer than needed.
+    retention_days: int = 365
+    # Per person: messages at once, then messages a second (bot/throttle.py). Tests raise the burst.
+    flood_burst: int = 12
+    flood_rate: float = 1.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -97,6 +103,10 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
     if level not in logging.getLevelNamesMapping():
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
 
+    raw_days = _env(environ, "RETENTION_DAYS") or "365"
+    if not raw_days.isdigit() or not 30 <= int(raw_days) <= 3650:
+        raise ConfigError(f"RETENTION_DAYS must be a whole number of days from 30 to 3650, not {raw_days!r}")
+
     return Settings(
         telegram_bot_token=token,
         telegram_base_url=base_url.rstrip("/"),
@@ -105,6 +115,7 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         default_timezone=tz,
         admin_telegram_ids=frozenset(admins),
         log_level=level,
+        retention_days=int(raw_days),
     )
 
 

@@ -9,6 +9,7 @@ Works interactively and with a piped script; a scripted transcript echoes each i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 import io
 import itertools
@@ -360,7 +361,9 @@ async def console_main(
             demo, lines = False, []
             out.write(f"No demo county: {exc}.\n")
         api = FakeTelegram()
-        app = build_application(settings, db, token=BOT_TOKEN, request=FakeRequest(api), max_retries=0)
+        # One person at a keyboard (or a script replayed at full speed): no flood limit here.
+        local = dataclasses.replace(settings, flood_burst=1_000_000)
+        app = build_application(local, db, token=BOT_TOKEN, request=FakeRequest(api), max_retries=0)
         console = Console(app, api, out, color)
         async with app:
             if demo:

@@ -71,12 +71,19 @@ async def _content() -> list[str]:
         parse_contacts_csv(DEFAULT_CONTACTS_CSV)
     except ContactImportError as exc:
         problems += exc.errors
-    from bot.services import screening, triage
+    from bot.services import call_policy, library, prompts, screening, triage
 
-    for load in (triage.load_policy, screening.load_phrases):
+    loaders = (
+        triage.load_policy,
+        screening.load_phrases,
+        call_policy.load_policy,
+        prompts.load_prompts,
+        library.load_library,
+    )
+    for load in loaders:
         try:
             load()
-        except ValueError as exc:  # PolicyError and PhrasesError list every problem
+        except ValueError as exc:  # each loader's error lists every problem in its file
             problems.append(str(exc))
     return problems
 

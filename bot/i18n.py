@@ -96,6 +96,11 @@ class Tr:
         """A calendar date that has no time zone (a verification date, a birthday)."""
         return _babel_format_date(value, fmt, locale=babel_locale(self.locale))
 
+    def time_of_day(self, value: datetime) -> str:
+        """Hours and minutes in the person's zone, as the locale writes them (20:00 / 8:00 PM)."""
+        zone = ZoneInfo(self.timezone)
+        return _babel_format_time(value.astimezone(zone), "short", tzinfo=zone, locale=babel_locale(self.locale))
+
     def today(self, now: datetime) -> date:
         """The person's own calendar date at `now`."""
         return now.astimezone(ZoneInfo(self.timezone)).date()

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
+from bot.throttle import Gatekeeper
 from db.session import Database
 from db.types import utcnow
 
@@ -22,5 +23,6 @@ class Runtime:
     dispatcher: Dispatcher
     # The time now; tests move it (opening hours, deadlines) without sleeping.
     clock: Callable[[], datetime] = field(default=utcnow)
+    gatekeeper: Gatekeeper = field(default_factory=Gatekeeper)
 
     KEY = "runtime"

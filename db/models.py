@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -76,6 +77,11 @@ class User(Base):
     notice_declined_at: Mapped[datetime | None]
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The parent's own zone is asked once, when they first book a call; until then the default.
+    timezone_chosen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    quiet_hours: Mapped[str | None] = mapped_column(String(11))  # "21:30-07:00"; None: the policy's default
+    # The last time the person did anything in the bot (kept to the hour), for the guardian-silence check.
+    last_seen_at: Mapped[datetime | None]
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -291,6 +297,7 @@ class Concern(Base):
     reporter_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"), index=True)
     reporter_relation: Mapped[str | None] = mapped_column(String(24))
     reporter_shares_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    purged_at: Mapped[datetime | None]  # free text and media references removed after the retention period
 
 
 class ConcernAttachment(Base):
@@ -377,3 +384,216 @@ class AuditEvent(Base):
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(48))
     subject: Mapped[str] = mapped_column(String(64))
+
+
+class CallSchedule(Base):
+    """A parent's regular (weekly) or one-off video call with the children of a household.
+
+    The next occurrence is a stored `next_due_at`, advanced by the tick (DESIGN-NOTES §4): no job per call.
+    """
+
+    __tablename__ = "call_schedule"
+    __table_args__ = (Index("ix_call_schedule_status_due", "status", "next_due_at"), NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    parent_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # weekly | once
+    weekdays: Mapped[str | None] = mapped_column(String(27))  # "mon,thu": names, never numbers
+    local_time: Mapped[str | None] = mapped_column(String(5))  # "20:00" in `timezone`
+    timezone: Mapped[str] = mapped_column(String(64))  # the parent's zone when booked
+    once_at: Mapped[datetime | None]
+    minutes: Mapped[int] = mapped_column(Integer)
+    child_ids: Mapped[list[int]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | paused | cancelled | done
+    next_due_at: Mapped[datetime | None]
+    revision: Mapped[int] = mapped_column(Integer, default=0)  # each change: a fresh dedupe key for its notices
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CallOccurrence(Base):
+    """One call of a schedule: its reminders, the question afterwards, and the answer (first one counts)."""
+
+    __tablename__ = "call_occurrence"
+    __table_args__ = (
+        # One occurrence per local day: on the night clocks go back, the same wall time comes twice.
+        UniqueConstraint("schedule_id", "local_date"),
+        Index("ix_call_occurrence_due", "due_at"),
+        NO_ID_REUSE,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("call_schedule.id", ondelete="CASCADE"), index=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    due_at: Mapped[datetime]
+    local_date: Mapped[str] = mapped_column(String(10))  # in the schedule's zone
+    skipped: Mapped[str | None] = mapped_column(String(16))  # home_visit | paused
+    parent_reminded_at: Mapped[datetime | None]
+    guardian_reminded_at: Mapped[datetime | None]
+    ask_at: Mapped[datetime]
+    asked_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(8))  # done | missed | moved
+    confirmed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    confirmed_at: Mapped[datetime | None]
+
+
+class CallProposal(Base):
+    """A guardian proposes another time for a regular call; the parent accepts or declines."""
+
+    __tablename__ = "call_proposal"
+    __table_args__ = NO_ID_REUSE
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("call_schedule.id", ondelete="CASCADE"), index=True)
+    proposed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    weekdays: Mapped[str] = mapped_column(String(27))
+    local_time: Mapped[str] = mapped_column(String(5))  # in the household's zone
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | accepted | declined
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None]
+
+
+class HomeVisit(Base):
+    """The parent is home (Spring Festival, holidays): call reminders pause for these local dates."""
+
+    __tablename__ = "home_visit"
+    __table_args__ = NO_ID_REUSE
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    starts_on: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, household's zone
+    ends_on: Mapped[str] = mapped_column(String(10))
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+
+
+class ContactWatch(Base):
+    """Whether a parent keeps in touch (MPL Art. 23): the last confirmed call, the nudges sent, the summary."""
+
+    __tablename__ = "contact_watch"
+    __table_args__ = (UniqueConstraint("household_id", "parent_user_id"), NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    parent_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    since: Mapped[datetime]  # watching began (the first booking); silence counts from here until a call
+    last_contact_at: Mapped[datetime | None]
+    level: Mapped[int] = mapped_column(Integer, default=0)  # days of silence already acted on: 0, 7, 14, 30
+    tell_guardian: Mapped[bool] = mapped_column(Boolean, default=False)  # the parent's consent, asked at booking
+    summary_due_at: Mapped[datetime | None]
+    # The next time this row needs the tick (a summary, the next step of the ladder, or a held-back step).
+    next_check_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SilenceWatch(Base):
+    """A guardian who has not answered anything for a long time: asked, then the parent told, then a visit."""
+
+    __tablename__ = "silence_watch"
+    __table_args__ = (UniqueConstraint("household_id", "guardian_user_id"), NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    guardian_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(12), default="asked")  # asked | parent_told | welfare
+    stage_at: Mapped[datetime]
+
+
+class WelfareCheck(Base):
+    """A request that the child director visit a household: low priority, not a concern; closed with a note."""
+
+    __tablename__ = "welfare_check"
+    __table_args__ = (
+        Index("ix_welfare_check_status", "status", "village_id"),
+        # One open request per household and reason, even with two dispatchers ticking at once.
+        Index(
+            "uq_welfare_check_open",
+            "household_id",
+            "reason",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        NO_ID_REUSE,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id", ondelete="SET NULL"))
+    village_id: Mapped[int] = mapped_column(ForeignKey("area.id", ondelete="RESTRICT"))
+    reason: Mapped[str] = mapped_column(String(16))  # no_contact | guardian_silent
+    status: Mapped[str] = mapped_column(String(8), default="open")  # open | closed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+    closed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(String(500))
+
+
+class TipSubscription(Base):
+    """A person's tips: daily or weekly at a local time, for their household's children."""
+
+    __tablename__ = "tip_subscription"
+    __table_args__ = (Index("ix_tip_subscription_status_due", "status", "next_due_at"), NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), unique=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    frequency: Mapped[str] = mapped_column(String(8))  # daily | weekly
+    weekday: Mapped[str | None] = mapped_column(String(3))  # weekly: a name, never a number
+    local_time: Mapped[str] = mapped_column(String(5))
+    timezone: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8), default="active")  # active | paused
+    next_due_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TipDelivery(Base):
+    """A tip a household has seen (browsed or sent): not repeated until the suitable ones are used up."""
+
+    __tablename__ = "tip_delivery"
+    __table_args__ = (
+        # One tip per subscriber per slot, even with two dispatchers or a restart.
+        UniqueConstraint("user_id", "slot"),
+        Index("ix_tip_delivery_household_tip", "household_id", "tip_id"),
+        NO_ID_REUSE,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    tip_id: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(12))  # browse | subscription
+    slot: Mapped[str | None] = mapped_column(String(32))  # subscription: the slot's UTC time
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TipFeedback(Base):
+    """👍 helpful / 👎 not for me, per person and tip (the latest answer counts)."""
+
+    __tablename__ = "tip_feedback"
+    __table_args__ = (UniqueConstraint("user_id", "tip_id"), NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    tip_id: Mapped[str] = mapped_column(String(64))
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Question(Base):
+    """A question for a person: the village child director first, the township after 48 hours."""
+
+    __tablename__ = "question"
+    __table_args__ = (Index("ix_question_status_due", "status", "due_at"), NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asker_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"), index=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("area.id", ondelete="RESTRICT"), index=True)
+    text: Mapped[str | None] = mapped_column(String(1000))
+    voice_file_id: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | answered
+    level: Mapped[str] = mapped_column(String(10), default="village")  # village | township
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime | None]  # when it moves up if nobody has answered
+    answered_at: Mapped[datetime | None]
+    answered_by_post_id: Mapped[int | None] = mapped_column(ForeignKey("caseworker_post.id", ondelete="SET NULL"))
+    answer: Mapped[str | None] = mapped_column(String(1000))
+    # Was the library's answer enough? (this helped / ask a person), for the county's figures.
+    library_helped: Mapped[bool | None] = mapped_column(Boolean)

@@ -15,8 +15,8 @@ from telegram.ext import (
 )
 
 from bot.i18n import N_, translations
-from handlers import cases, family, menu, report, screen
-from handlers.common import expired, load
+from handlers import ask, calls, cases, family, menu, report, screen
+from handlers.common import expired, load, runtime
 
 COMMANDS = [
     ("start", N_("Start or set up again")),
@@ -26,6 +26,9 @@ COMMANDS = [
     ("language", N_("中文 / English")),
     ("privacy", N_("What we keep about you")),
     ("deletemydata", N_("Delete your information")),
+    ("tips", N_("Tips for looking after children")),
+    ("ask", N_("Ask a question")),
+    ("calls", N_("Video calls with the children")),
     ("cases", N_("Caseworkers: open concerns in your area")),
 ]
 
@@ -36,11 +39,8 @@ async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 
 async def on_stray_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Text, stickers or photos outside any flow: point to the menu rather than stay silent."""
-    if screen.answered(update, context):
-        return
-    c = await load(update, context)
-    await menu.say_then_menu(c, c._("Please choose from the menu below."))
+    """Messages outside any flow: the question after /ask, or else a pointer to the menu, never silence."""
+    await ask.on_message(update, context, screened=screen.answered(update, context))
 
 
 async def on_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -48,11 +48,15 @@ async def on_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Before any handler: private chats only, and edits of old messages are not new answers.
+    """Before any handler: each update once, private chats only, no edits as answers, no floods.
 
     In a group, /privacy would show a family's data to everyone and the person's chat would be taken for
-    the group's; an edited message would be read as a fresh answer to whatever step the person is on.
+    the group's; an edited message would be read as a fresh answer to whatever step the person is on. A
+    person sending dozens of messages a second is slowed down, told once, without touching the database.
     """
+    rt = runtime(context)
+    if not rt.gatekeeper.first_time(update.update_id):
+        raise ApplicationHandlerStop
     chat = update.effective_chat
     if update.edited_message is not None or update.edited_channel_post is not None:
         raise ApplicationHandlerStop
@@ -60,6 +64,18 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.callback_query is not None:
             await update.callback_query.answer()
         raise ApplicationHandlerStop
+    user = update.effective_user
+    if user is not None:
+        admitted, notice = rt.gatekeeper.admit(user.id)
+        if not admitted:
+            if notice:
+                c = await load(update, context)
+                await context.bot.send_message(
+                    chat.id, c._("You are sending messages very fast. Please wait a moment, then try again.")
+                )
+            elif update.callback_query is not None:
+                await update.callback_query.answer()
+            raise ApplicationHandlerStop
 
 
 async def save_conversations(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -81,6 +97,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     # steps take the person's answers (the family flow waits, suspended, and offers to resume).
     app.add_handler(report.build(menu.leaving_handlers()))
     app.add_handler(cases.build(menu.leaving_handlers()))
+    app.add_handler(calls.build(menu.leaving_handlers()))
     app.add_handler(family.build())
     for handler in menu.global_handlers():
         app.add_handler(handler)

@@ -3,7 +3,6 @@ report, and resolving. Every button is checked against the caseworker's posts; a
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 
 from telegram import Update
@@ -19,9 +18,10 @@ from telegram.ext import (
 
 from bot import labels
 from bot.i18n import N_
-from bot.services import concerns, drafts
+from bot.services import concerns, drafts, questions, welfare
+from bot.services import validate as check
 from bot.services.errors import Invalid, NotAllowed
-from handlers.common import Ctx, esc, expired, load, say, show
+from handlers.common import Ctx, esc, expired, load, say, show, small_int
 
 FLOW = "case"
 TEXT = "case.text"
@@ -55,18 +55,26 @@ ASK = {
     "nopolice": N_("Type why no police report was needed."),
     "resolve": N_("Type the outcome in one or two sentences."),
     "msg": N_("Type your message to the reporter. It is sent with your verified post, not your name or number."),
+    "welfare": N_("What did you find? Type a short note; it closes the request."),
+    "answer": N_("Type your answer. It goes to the family with your verified post, not your name or number."),
 }
 
 
 def _id(c: Ctx) -> int | None:
     tail = c.query.data.rsplit(":", 1)[-1] if c.query and c.query.data else ""
-    return int(tail) if tail.isdigit() else None
+    return small_int(tail)
 
 
-async def _refused(c: Ctx, concern_id: int | None) -> None:
+async def _refused(c: Ctx, concern_id: int | None, *, action: str = "") -> None:
+    """Audited in its own transaction, after the refused one was rolled back."""
     if concern_id is not None:
         async with c.rt.db.transaction() as session:
-            await concerns.record_refusal(session, user_id=c.person.id, concern_id=concern_id)
+            if action == "welfare":
+                await welfare.record_refusal(session, user_id=c.person.id, check_id=concern_id)
+            elif action == "answer":
+                await questions.record_refusal(session, user_id=c.person.id, question_id=concern_id)
+            else:
+                await concerns.record_refusal(session, user_id=c.person.id, concern_id=concern_id)
     await expired(c)
 
 
@@ -106,8 +114,14 @@ async def on_cases(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | 
         rows = await concerns.cases_in_scope(session, c.person.id)
         await concerns.record_listing(session, user_id=c.person.id, page=page)
     _ = c._
+    checks = await _checks(c)
+    more = [[(_("🏠 Welfare checks ({n})").format(n=len(checks)), "wc:list")]] if checks else []
+    async with c.rt.db.transaction() as session:
+        asked = await questions.waiting(session, c.person.id)
+    if asked:
+        more.append([(_("❓ Questions from families ({n})").format(n=len(asked)), "qa:list")])
     if not rows:
-        await show(c, _("No open concerns in your area. Thank you."))
+        await show(c, _("No open concerns in your area. Thank you."), more)
         return END
     pages = (len(rows) + PAGE - 1) // PAGE
     page = min(page, pages - 1)
@@ -136,7 +150,7 @@ async def on_cases(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | 
         paging.append((_("Next ▶️"), f"cs:page:{page + 1}"))
     if paging:
         buttons.append(paging)
-    await show(c, "\n".join(lines), buttons)
+    await show(c, "\n".join(lines), buttons + more)
     return END
 
 
@@ -183,6 +197,113 @@ async def show_case(c: Ctx, concern_id: int) -> bool:
     return True
 
 
+async def on_questions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    c = await load(update, context)
+    if not c.person.is_caseworker:
+        await expired(c)
+        return None
+    await show_questions(c)
+    return END
+
+
+async def show_questions(c: Ctx, *, new_message: bool = False) -> None:
+    _ = c._
+    async with c.rt.db.transaction() as session:
+        asked = await questions.waiting(session, c.person.id)
+    if not asked:
+        await show(c, _("No questions waiting. Thank you."), [[(_("📋 All open concerns"), "menu:cases")]])
+        return
+    lines = [_("<b>❓ Questions from families</b> (oldest first)")]
+    rows: list[list[tuple[str, str]]] = []
+    for q in asked:
+        place = q.village_zh if c.tr.locale == "zh_Hans" else q.village_en
+        preview = (q.text or _("(a voice message)"))[:40]
+        lines.append(f"• {esc(place)} · {c.tr.when(q.created_at)} · {esc(preview)}")
+        rows.append([(f"✍️ {place} · {c.tr.when(q.created_at)}", f"qa:open:{q.id}")])
+    rows.append([(_("📋 All open concerns"), "menu:cases")])
+    await show(c, "\n".join(lines), rows, new_message=new_message)
+
+
+async def on_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    c = await load(update, context)
+    question_id = _id(c)
+    try:
+        async with c.rt.db.transaction() as session:
+            q = await questions.open_question(session, user_id=c.person.id, question_id=question_id or 0)
+    except NotAllowed:
+        if question_id is not None:
+            async with c.rt.db.transaction() as session:
+                await questions.record_refusal(session, user_id=c.person.id, question_id=question_id)
+        await expired(c)
+        return None
+    _ = c._
+    place = q.village_zh if c.tr.locale == "zh_Hans" else q.village_en
+    lines = [
+        _("<b>❓ A question</b> · {place} · {when}").format(place=esc(place), when=c.tr.when(q.created_at)),
+        esc(q.text) if q.text else _("(a voice message, sent to you with the notice)"),
+    ]
+    if q.answer:
+        lines.append(_("Answered: {text}").format(text=esc(q.answer)))
+    rows = [[(_("✍️ Answer"), f"qa:ans:{q.id}")]] if q.status == "open" else []
+    rows.append([(_("❓ Questions from families"), "qa:list")])
+    await show(c, "\n".join(lines), rows)
+    return END
+
+
+async def _checks(c: Ctx) -> list[welfare.CheckView]:
+    async with c.rt.db.transaction() as session:
+        return await welfare.open_checks(session, c.person.id)
+
+
+async def on_checks(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    c = await load(update, context)
+    if not c.person.is_caseworker:
+        await expired(c)
+        return None
+    await show_checks(c)
+    return END
+
+
+async def show_checks(c: Ctx, *, new_message: bool = False) -> None:
+    _ = c._
+    checks = await _checks(c)
+    if not checks:
+        await show(c, _("No welfare checks waiting. Thank you."), [[(_("📋 All open concerns"), "menu:cases")]])
+        return
+    lines = [_("<b>🏠 Welfare checks</b> (not urgent; oldest first)")]
+    rows: list[list[tuple[str, str]]] = []
+    for view in checks:
+        place = view.village_zh if c.tr.locale == "zh_Hans" else view.village_en
+        lines.append(f"• {esc(place)} · {c.tr.date(view.created_at, 'medium')} · {_(welfare.REASONS[view.reason])}")
+        rows.append([(f"📂 {place} · {c.tr.date(view.created_at, 'medium')}", f"wc:open:{view.id}")])
+    rows.append([(_("📋 All open concerns"), "menu:cases")])
+    await show(c, "\n".join(lines), rows, new_message=new_message)
+
+
+async def on_check(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    c = await load(update, context)
+    check_id = _id(c)
+    try:
+        async with c.rt.db.transaction() as session:
+            view = await welfare.open_check(session, user_id=c.person.id, check_id=check_id or 0)
+    except NotAllowed:
+        await _refused(c, check_id, action="welfare")
+        return None
+    _ = c._
+    place = view.village_zh if c.tr.locale == "zh_Hans" else view.village_en
+    lines = [
+        _("<b>🏠 Welfare check</b> · {place}").format(place=esc(place)),
+        _(welfare.REASONS[view.reason]),
+        _("Requested on {date}").format(date=c.tr.date(view.created_at)),
+    ]
+    if view.carers:
+        lines.append(_("Carers at home: {who}").format(who=esc(welfare.carers_line(c.tr, view))))
+    rows = [[(_("✅ Close with a note"), f"wc:close:{view.id}")]] if view.status == "open" else []
+    rows.append([(_("🏠 Welfare checks"), "wc:list")])
+    await show(c, "\n".join(lines), rows)
+    return END
+
+
 def police_line(c: Ctx, detail: dict[str, object]) -> str:
     if detail.get("station"):
         return c._("{station}, receipt {receipt}, reported on {day}").format(
@@ -197,18 +318,24 @@ async def on_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str |
     """Note, police report, resolve or a message: check the post covers the concern, then ask for the text."""
     c = await load(update, context)
     assert c.query is not None and c.query.data is not None
-    action = c.query.data.split(":")[1]
-    concern_id = _id(c)
+    kind = c.query.data.split(":")[0]
+    action = {"wc": "welfare", "qa": "answer"}.get(kind) or c.query.data.split(":")[1]
+    concern_id = _id(c)  # for "welfare", the id of the welfare check
     if action not in ASK or concern_id is None:
         await expired(c)
         return None
     try:
         async with c.rt.db.transaction() as session:
-            await concerns.authorised(session, c.person.id, concern_id)
+            if action == "welfare":
+                await welfare.open_check(session, user_id=c.person.id, check_id=concern_id)
+            elif action == "answer":
+                await questions.open_question(session, user_id=c.person.id, question_id=concern_id)
+            else:
+                await concerns.authorised(session, c.person.id, concern_id)
             await drafts.clear(session, c.person.id, FLOW)
             await drafts.update(session, c.person.id, FLOW, state=TEXT, action=action, concern_id=concern_id)
     except NotAllowed:
-        await _refused(c, concern_id)
+        await _refused(c, concern_id, action=action)
         return None
     await show(c, c._(ASK[action]), new_message=True)
     return TEXT
@@ -253,8 +380,9 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | i
             await drafts.update(session, c.person.id, FLOW, receipt=text)
         return await _ask_step(c, "police_date")
     if action == "police_date":
-        day = parse_day(text, c.tr.today(c.rt.clock()))
-        if day is None:
+        try:
+            day = check.day(text, c.tr.today(c.rt.clock()))
+        except Invalid:
             await say(c, c._("I could not read that date. Please type it like 2026-12-01."))
             return await _ask_step(c, "police_date")
         return await _save(c, concern_id, "police_date", day.isoformat(), draft)
@@ -273,22 +401,6 @@ async def on_day(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | in
     back = 1 if _id(c) == 1 else 0
     day = c.tr.today(c.rt.clock()) - timedelta(days=back)
     return await _save(c, concern_id, "police_date", day.isoformat(), draft)
-
-
-def parse_day(text: str, today: date) -> date | None:
-    """2026-12-01, 2026/12/1, 2026年12月1日, or 12-1 / 12月1日 (this year; last year if that is still ahead)."""
-    text = text.strip()
-    full = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?", text)
-    short = re.fullmatch(r"(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?", text)
-    try:
-        if full:
-            return date(int(full[1]), int(full[2]), int(full[3]))
-        if short:
-            day = date(today.year, int(short[1]), int(short[2]))
-            return day if day <= today else day.replace(year=today.year - 1)
-    except ValueError:
-        return None
-    return None
 
 
 async def _save(c: Ctx, concern_id: int, action: str, text: str, draft: dict[str, object]) -> int:
@@ -321,6 +433,10 @@ async def _save(c: Ctx, concern_id: int, action: str, text: str, draft: dict[str
                     today=c.tr.today(now),
                     now=now,
                 )
+            elif action == "welfare":
+                await welfare.close(session, user_id=c.person.id, check_id=concern_id, note=text, now=now)
+            elif action == "answer":
+                ids = await questions.answer(session, user_id=c.person.id, question_id=concern_id, text=text, now=now)
             elif action == "msg":
                 ids = await concerns.message_reporter(
                     session, user_id=c.person.id, concern_id=concern_id, text=text, now=now
@@ -329,9 +445,15 @@ async def _save(c: Ctx, concern_id: int, action: str, text: str, draft: dict[str
                 ids = await concerns.resolve(session, user_id=c.person.id, concern_id=concern_id, outcome=text, now=now)
             await drafts.clear(session, c.person.id, FLOW)
     except NotAllowed:
-        await _refused(c, concern_id)
+        await _refused(c, concern_id, action=action)
         return END
     except Invalid as exc:
+        if action in ("welfare", "answer"):
+            async with c.rt.db.transaction() as session:
+                await drafts.clear(session, c.person.id, FLOW)
+            done = c._("This request is already closed.") if action == "welfare" else c._("Already answered.")
+            await say(c, done)
+            return END
         if exc.reason == "police_date":
             await say(c, c._("That date is in the future, or long before the concern. Please check it."))
             return await _ask_step(c, "police_date")
@@ -351,6 +473,13 @@ async def _save(c: Ctx, concern_id: int, action: str, text: str, draft: dict[str
         return END
     await c.rt.dispatcher.deliver(ids)
     await say(c, c._("Saved."))
+    if action == "welfare":
+        await show_checks(c, new_message=True)
+        return END
+    if action == "answer":
+        await say(c, c._("✅ Sent to the family."))
+        await show_questions(c, new_message=True)
+        return END
     await show_case(c, concern_id)
     return END
 
@@ -382,7 +511,7 @@ async def on_refer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | 
     c = await load(update, context)
     assert c.query is not None and c.query.data is not None
     _cs, _rf, raw_id, key = [*c.query.data.split(":"), "", "", "", ""][:4]
-    concern_id = int(raw_id) if raw_id.isdigit() else None
+    concern_id = small_int(raw_id)
     try:
         async with c.rt.db.transaction() as session:
             entry = await concerns.refer(
@@ -420,8 +549,8 @@ async def on_transfer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int
     c = await load(update, context)
     assert c.query is not None and c.query.data is not None
     parts = c.query.data.split(":")
-    concern_id = int(parts[2]) if len(parts) == 4 and parts[2].isdigit() else None
-    post_id = int(parts[3]) if len(parts) == 4 and parts[3].isdigit() else None
+    concern_id = small_int(parts[2]) if len(parts) == 4 else None
+    post_id = small_int(parts[3]) if len(parts) == 4 else None
     try:
         async with c.rt.db.transaction() as session:
             ids = await concerns.transfer(
@@ -437,19 +566,23 @@ async def on_transfer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int
     return END
 
 
-ACTION_PATTERN = r"^cs:(note|police|nopolice|resolve|msg):\d+$"
+ACTION_PATTERN = r"^(cs:(note|police|nopolice|resolve|msg)|wc:close|qa:ans):\d{1,9}$"
 
 
 def handlers() -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]]:
     return [
-        CallbackQueryHandler(on_refer_options, pattern=r"^cs:refer:\d+$"),
-        CallbackQueryHandler(on_refer, pattern=r"^cs:rf:\d+:[a-z0-9-]+$"),
-        CallbackQueryHandler(on_transfer_options, pattern=r"^cs:transfer:\d+$"),
-        CallbackQueryHandler(on_transfer, pattern=r"^cs:tr:\d+:\d+$"),
-        CallbackQueryHandler(on_acknowledge, pattern=rf"^{concerns.ACK}\d+$"),
+        CallbackQueryHandler(on_refer_options, pattern=r"^cs:refer:\d{1,9}$"),
+        CallbackQueryHandler(on_refer, pattern=r"^cs:rf:\d{1,9}:[a-z0-9-]{1,40}$"),
+        CallbackQueryHandler(on_transfer_options, pattern=r"^cs:transfer:\d{1,9}$"),
+        CallbackQueryHandler(on_transfer, pattern=r"^cs:tr:\d{1,9}:\d{1,9}$"),
+        CallbackQueryHandler(on_acknowledge, pattern=rf"^{concerns.ACK}\d{{1,9}}$"),
         CommandHandler("cases", on_cases),
         CallbackQueryHandler(on_cases, pattern=r"^(menu:cases|cs:page:\d{1,4})$"),
-        CallbackQueryHandler(on_open, pattern=r"^cs:open:\d+$"),
+        CallbackQueryHandler(on_open, pattern=r"^cs:open:\d{1,9}$"),
+        CallbackQueryHandler(on_checks, pattern=r"^wc:list$"),
+        CallbackQueryHandler(on_check, pattern=r"^wc:open:\d{1,9}$"),
+        CallbackQueryHandler(on_questions, pattern=r"^qa:list$"),
+        CallbackQueryHandler(on_question, pattern=r"^qa:open:\d{1,9}$"),
     ]
 
 

@@ -74,6 +74,7 @@ async def load(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Ctx:
             locale=catalog_key(user.language_code, rt.settings.default_locale),
             timezone=rt.settings.default_timezone,
             admin_ids=rt.settings.admin_telegram_ids,
+            now=rt.clock(),
         )
     return Ctx(rt, update, context, person, Tr(person.locale, person.timezone))
 
@@ -83,6 +84,11 @@ async def reload(c: Ctx) -> Ctx:
         person = await people.find(session, c.person.telegram_id, c.rt.settings.admin_telegram_ids)
     assert person is not None
     return c.with_person(person)
+
+
+def small_int(text: str) -> int | None:
+    """An id from callback data: digits that fit a database integer, else None (forged data is refused)."""
+    return int(text) if text.isdigit() and len(text) <= 9 else None
 
 
 def esc(text: object) -> str:

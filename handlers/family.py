@@ -27,7 +27,7 @@ from bot.services import validate as check
 from bot.services.errors import Invalid, NotAllowed
 from db.types import utcnow
 from handlers import menu
-from handlers.common import BACK, RESUME, RESUME_LABEL, Ctx, esc, expired, load, say, show
+from handlers.common import BACK, RESUME, RESUME_LABEL, Ctx, esc, expired, load, say, show, small_int
 
 FLOW = "family"
 END = ConversationHandler.END
@@ -567,7 +567,7 @@ async def on_township(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str
     c = await load(update, context)
     arg = _arg(c)
     async with c.rt.db.transaction() as session:
-        area = await areas.get_area(session, int(arg)) if arg.isdigit() else None
+        area = await areas.get_area(session, small_int(arg) or 0)
     if area is None or area.level != "township":
         await expired(c)
         return TOWNSHIP
@@ -580,7 +580,7 @@ async def on_village(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
     arg = _arg(c)
     draft = await _draft(c)
     async with c.rt.db.transaction() as session:
-        area = await areas.get_area(session, int(arg)) if arg.isdigit() else None
+        area = await areas.get_area(session, small_int(arg) or 0)
     # The village must belong to the township chosen on the previous screen.
     if area is None or area.level != "village" or area.parent_id != draft.get("township_id"):
         await expired(c)

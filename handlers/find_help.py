@@ -15,7 +15,7 @@ from bot.i18n import N_
 from bot.services import areas, directory, drafts, hours
 from bot.services import household as households
 from bot.services.directory import Entry, Ranked
-from handlers.common import Ctx, esc, expired, load, resume_row, show
+from handlers.common import Ctx, esc, expired, load, resume_row, show, small_int
 
 FLOW = "help"
 # Opened in the middle of setting up the family, help ends that conversation (so the next thing typed is
@@ -138,7 +138,7 @@ async def on_township(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int
     c = await load(update, context)
     arg = _tail(c)
     async with c.rt.db.transaction() as session:
-        area = await areas.get_area(session, int(arg)) if arg.isdigit() else None
+        area = await areas.get_area(session, small_int(arg) or 0)
         need = (await drafts.get(session, c.person.id, FLOW)).get("need")
         if area is None or area.level != "township" or need is None:
             await expired(c)
@@ -155,7 +155,7 @@ async def on_village(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int 
     c = await load(update, context)
     arg = _tail(c)
     async with c.rt.db.transaction() as session:
-        area = await areas.get_area(session, int(arg)) if arg.isdigit() else None
+        area = await areas.get_area(session, small_int(arg) or 0)
         draft = await drafts.get(session, c.person.id, FLOW)
         need = draft.get("need")
         # The village must belong to the township chosen on the previous screen.

@@ -9,7 +9,7 @@ from bot import labels
 from bot.services import household as households
 from bot.services import notify
 from bot.services.errors import NotAllowed
-from handlers.common import Ctx, expired, load, resume_row, say, show
+from handlers.common import Ctx, expired, load, resume_row, say, show, small_int
 
 # Opened in the middle of setting up, these screens end that conversation; its answers stay to resume.
 END = ConversationHandler.END
@@ -110,7 +110,7 @@ async def on_cancel_codes(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 def _number(c: Ctx) -> int | None:
     assert c.query is not None and c.query.data is not None
     tail = c.query.data.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else None
+    return small_int(tail)
 
 
 def handlers() -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]]:

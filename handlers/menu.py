@@ -11,11 +11,11 @@ from bot.services import household as households
 from bot.services.codes import pretty
 from bot.services.errors import NotAllowed
 from bot.services.household import IssuedCode
-from handlers import cases, find_help, members, privacy
+from handlers import ask, calls, cases, find_help, members, privacy, tips
 from handlers.common import MENU, Ctx, esc, expired, load, resume_row, say, show
 
 END = ConversationHandler.END
-FLOWS = ("family", "report", "case")
+FLOWS = ("family", "report", "case", "calls", "ask")
 
 
 async def show_menu(c: Ctx, *, new_message: bool = False) -> None:
@@ -31,7 +31,7 @@ async def show_menu(c: Ctx, *, new_message: bool = False) -> None:
             lines.insert(1, _("⏳ Parent's consent pending"))
         rows.append([(_("👨‍👩‍👧 My family"), "menu:family")])
         rows.append([(_("➕ Add a child"), "menu:add_child"), (_("🔗 Invite family"), "menu:invite")])
-        rows.append([(_("🤝 Backup adult"), "menu:backup")])
+        rows.append([(_("📞 Video calls"), "menu:calls"), (_("🤝 Backup adult"), "menu:backup")])
         member = h.member(p.id)
         if h.consent_pending and member is not None and member.kind == "parent":
             rows.append([(_("✍️ Give my consent"), "menu:consent")])
@@ -48,6 +48,7 @@ async def show_menu(c: Ctx, *, new_message: bool = False) -> None:
         rows.append([(_("🔑 I have a code"), "menu:code")])
     # Everyone, in any role, can report a worry: first and alone on its row.
     rows = [[(_("🚨 Report a worry about a child"), "menu:report")], *await resume_row(c), *rows]
+    rows.append([(_("💡 Tips"), "menu:tips"), (_("❓ Ask a question"), "menu:ask")])
     rows.append([(_("🔒 My information"), "menu:privacy"), (_("🌐 Language"), "menu:language")])
     rows.append([(_("🆘 Find help"), "menu:help")])
     await show(c, "\n".join(lines), rows, menu=False, new_message=new_message)
@@ -66,7 +67,7 @@ def link_code_text(c: Ctx, issued: IssuedCode) -> str:
     )
 
 
-async def _end_flows(c: Ctx) -> None:
+async def end_flows(c: Ctx) -> None:
     async with c.rt.db.transaction() as session:
         for flow in FLOWS:
             await drafts.clear(session, c.person.id, flow)
@@ -74,7 +75,7 @@ async def _end_flows(c: Ctx) -> None:
 
 async def on_menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     c = await load(update, context)
-    await _end_flows(c)
+    await end_flows(c)
     await show_menu(c)
     return END
 
@@ -105,7 +106,7 @@ async def on_family(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int |
     if not c.person.has_household:
         await expired(c)
         return None  # a refused button leaves any flow where it was
-    await _end_flows(c)
+    await end_flows(c)
     async with c.rt.db.transaction() as session:
         h = await households.view(session, user_id=c.person.id, household_id=c.person.household_ids[0])
     await show(
@@ -150,7 +151,7 @@ async def on_invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int |
     if not c.person.has_household:
         await expired(c)
         return None  # a refused button leaves any flow where it was
-    await _end_flows(c)
+    await end_flows(c)
     try:
         async with c.rt.db.transaction() as session:
             issued = await households.issue_link_code(
@@ -170,7 +171,7 @@ async def on_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | N
     if not posts:
         await expired(c)
         return None
-    await _end_flows(c)
+    await end_flows(c)
     text = "\n".join(esc(labels.badge(c.tr, p)) for p in posts)
     await show(c, text)
     return END
@@ -193,6 +194,9 @@ def leaving_handlers() -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, ob
         *members.handlers(),
         *find_help.handlers(),
         *cases.handlers(),
+        *calls.handlers(),
+        *tips.handlers(),
+        *ask.handlers(),
     ]
 
 

@@ -77,6 +77,17 @@ def privacy_text(c: Ctx, k: privacy.Kept) -> str:
         lines.append(_("Family codes you made that are not used yet: {n}").format(n=k.live_codes))
     if k.pending_messages:
         lines.append(_("Messages waiting to reach you: {n}").format(n=k.pending_messages))
+    if k.calls_booked:
+        lines.append(_("Video calls you booked: {n} (days, time, which children, how long)").format(n=k.calls_booked))
+    if k.call_answers:
+        lines.append(_("Answers on whether your family's calls happened: {n}").format(n=k.call_answers))
+    lines.append(_("Quiet hours: {hours}").format(hours=k.quiet_hours))
+    if k.last_seen_at:
+        lines.append(
+            _("When you last used the bot, to the hour ({when}): so we notice if a carer goes quiet.").format(
+                when=c.tr.when(k.last_seen_at)
+            )
+        )
     if k.unfinished_steps:
         lines.append(_("Answers of a step you have not finished (deleted after a day)."))
     if k.recent_code_failures:

@@ -25,7 +25,7 @@ from bot.services import areas, concerns, drafts, triage
 from bot.services import household as households
 from bot.services.errors import NotAllowed
 from handlers import cases, menu
-from handlers.common import BACK, Ctx, esc, expired, load, say, show
+from handlers.common import BACK, Ctx, esc, expired, load, say, show, small_int
 
 FLOW = "report"
 END = ConversationHandler.END
@@ -243,7 +243,7 @@ async def on_township(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str
     c = await load(update, context)
     arg = _arg(c)
     async with c.rt.db.transaction() as session:
-        area = await areas.get_area(session, int(arg)) if arg.isdigit() else None
+        area = await areas.get_area(session, small_int(arg) or 0)
     if area is None or area.level != "township":
         await expired(c)
         return None
@@ -256,7 +256,7 @@ async def on_village(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str 
     arg = _arg(c)
     draft = await _draft(c)
     async with c.rt.db.transaction() as session:
-        area = await areas.get_area(session, int(arg)) if arg.isdigit() else None
+        area = await areas.get_area(session, small_int(arg) or 0)
     if area is None or area.level != "village" or area.parent_id != draft.get("township_id"):
         await expired(c)
         return None

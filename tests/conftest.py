@@ -76,7 +76,10 @@ def compiled_catalogs() -> None:
 
 @pytest.fixture
 def settings(db: Database) -> Settings:
-    return Settings(telegram_bot_token=None, database_url=db.url, admin_telegram_ids=frozenset({999}))
+    # Journeys are replayed far faster than anyone types: the flood limit is tested on its own (test_gate.py).
+    return Settings(
+        telegram_bot_token=None, database_url=db.url, admin_telegram_ids=frozenset({999}), flood_burst=1_000_000
+    )
 
 
 @pytest.fixture

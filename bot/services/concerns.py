@@ -1116,3 +1116,39 @@ async def follow_up_due(session: AsyncSession, *, now: datetime | None = None, l
         if new_id is not None:
             ids.append(new_id)
     return ids
+
+
+FREE_TEXT_EVENTS = ("note", "message", "more_info", "police_report", "resolved")
+
+
+async def purge_resolved(session: AsyncSession, *, before: datetime, limit: int = 500) -> int:
+    """Concerns resolved before `before`: their free text and voice/photo references go; the timeline stays.
+
+    What stays: the reference, village, category, urgency, every event's kind, time and post (the county's
+    figures and the MPL Art. 11 record). What goes: the description, the outcome, notes, messages, more
+    information from the reporter, the police report's station and receipt, and the attachments.
+    """
+    rows = (
+        await session.scalars(
+            select(Concern)
+            .where(Concern.status == "resolved", Concern.resolved_at < before, Concern.purged_at.is_(None))
+            .order_by(Concern.resolved_at)
+            .limit(limit)
+        )
+    ).all()
+    for concern in rows:
+        concern.description = None
+        concern.outcome = None
+        if concern.police_report:
+            concern.police_report = {"recorded_at": concern.police_report.get("recorded_at"), "purged": True}
+        concern.purged_at = before
+        await session.execute(ConcernAttachment.__table__.delete().where(ConcernAttachment.concern_id == concern.id))
+        events = (
+            await session.scalars(
+                select(CaseEvent).where(CaseEvent.concern_id == concern.id, CaseEvent.kind.in_(FREE_TEXT_EVENTS))
+            )
+        ).all()
+        for event in events:
+            # Kept: whether it was "no report needed", so the MPL Art. 11 gate's history still reads right.
+            event.detail = {k: v for k, v in dict(event.detail).items() if k in ("not_needed", "n", "why", "rung")}
+    return len(rows)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import codes, drafts
+from bot.services import codes, concerns, drafts
 from db.models import CodeAttempt
 from db.types import utcnow
 
@@ -17,10 +17,12 @@ from db.types import utcnow
 class Purged:
     drafts: int
     code_attempts: int
+    concerns: int = 0  # resolved concerns whose free text and media references were purged
 
 
-async def purge(session: AsyncSession, now: datetime | None = None) -> Purged:
+async def purge(session: AsyncSession, now: datetime | None = None, *, retention_days: int = 365) -> Purged:
     now = now or utcnow()
     stale_drafts = await drafts.purge_stale(session, now)
     attempts = await session.execute(delete(CodeAttempt).where(CodeAttempt.at < now - codes.LOCK_WINDOW))
-    return Purged(stale_drafts, int(attempts.rowcount or 0))  # type: ignore[attr-defined]
+    old = await concerns.purge_resolved(session, before=now - timedelta(days=retention_days))
+    return Purged(stale_drafts, int(attempts.rowcount or 0), old)  # type: ignore[attr-defined]

@@ -59,8 +59,13 @@ async def enqueue(
     buttons: Buttons | None = None,
     due_at: datetime | None = None,
     media: tuple[str, str] | None = None,
+    delay: timedelta | None = None,
 ) -> int | None:
-    """Queue a message; returns its id, or None if `dedupe_key` was already queued (nothing inserted)."""
+    """Queue a message; returns its id, or None if `dedupe_key` was already queued (nothing inserted).
+
+    `delay` holds it back from now (quiet hours); measured on the dispatcher's clock, whatever clock the
+    caller reasons with, so a test clock set ahead or behind cannot strand a message.
+    """
     if not dedupe_key or len(dedupe_key) > MAX_DEDUPE_KEY_CHARS:
         raise ValueError(f"dedupe_key must be 1-{MAX_DEDUPE_KEY_CHARS} characters")
     rows = []
@@ -82,7 +87,7 @@ async def enqueue(
         | ({"media": {"kind": media[0], "file_id": media[1]}} if media else {}),
         "dedupe_key": dedupe_key,
         "status": "pending",
-        "due_at": due_at or now,
+        "due_at": due_at or (now + delay if delay else now),
         "attempts": 0,
         "created_at": now,
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,7 @@ class Person:
     post_ids: tuple[int, ...]
     is_admin: bool
     is_new: bool = False
+    timezone_chosen: bool = False
 
     @property
     def has_household(self) -> bool:
@@ -70,12 +71,17 @@ async def _view(session: AsyncSession, user: User, admin_ids: frozenset[int], is
         post_ids=tuple(posts),
         is_admin=user.telegram_id in admin_ids or admin_post is not None,
         is_new=is_new,
+        timezone_chosen=bool(user.timezone_chosen),
     )
 
 
 async def find(session: AsyncSession, telegram_id: int, admin_ids: frozenset[int] = frozenset()) -> Person | None:
     user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
     return None if user is None else await _view(session, user, admin_ids)
+
+
+# Kept to the hour: enough to notice two weeks of silence, without a write on every message.
+SEEN_STEP = timedelta(hours=1)
 
 
 async def get_or_create(
@@ -86,8 +92,10 @@ async def get_or_create(
     locale: str,
     timezone: str,
     admin_ids: frozenset[int] = frozenset(),
+    now: datetime | None = None,
 ) -> Person:
     """The person behind an update; created on first contact with the language Telegram reports."""
+    now = now or utcnow()
     user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
     if user is not None:
         if user.chat_id != chat_id:
@@ -95,8 +103,12 @@ async def get_or_create(
         if user.unreachable:
             # They wrote to us, so they can be reached again.
             user.unreachable = False
+        if user.last_seen_at is None or now - user.last_seen_at >= SEEN_STEP:
+            user.last_seen_at = now
         return await _view(session, user, admin_ids)
-    user = User(telegram_id=telegram_id, chat_id=chat_id, locale=locale, timezone=timezone, created_at=utcnow())
+    user = User(
+        telegram_id=telegram_id, chat_id=chat_id, locale=locale, timezone=timezone, created_at=now, last_seen_at=now
+    )
     session.add(user)
     await session.flush()
     return await _view(session, user, admin_ids, is_new=True)
@@ -140,3 +152,26 @@ async def administrators(session: AsyncSession, admin_ids: frozenset[int]) -> li
             )
         ).all()
     )
+
+
+async def set_timezone(session: AsyncSession, user_id: int, zone: str) -> None:
+    """The person's own zone (a parent working abroad); every time they see is shown in it."""
+    from bot.services.recurrence import load_zone  # ValueError for a name that is not an IANA zone
+
+    load_zone(zone)
+    user = await session.get_one(User, user_id)
+    user.timezone = zone
+    user.timezone_chosen = True
+
+
+async def set_quiet_hours(session: AsyncSession, user_id: int, hours: str | None) -> None:
+    """The person's own quiet hours ("22:00-07:00"), or None for the default; "00:00-00:00" means none."""
+    from bot.services import quiet  # ValueError for a window that does not parse
+
+    user = await session.get_one(User, user_id)
+    user.quiet_hours = None if hours is None else str(quiet.parse(hours))
+
+
+async def quiet_hours(session: AsyncSession, user_id: int) -> str | None:
+    user = await session.get_one(User, user_id)
+    return user.quiet_hours

@@ -8,9 +8,22 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import caseworker, codes, concerns
+from bot.services import call_policy, caseworker, codes, concerns
 from bot.services import household as households
-from db.models import AuditEvent, Child, ChildConsent, Concern, Draft, Household, InviteCode, Membership, Outbox, User
+from db.models import (
+    AuditEvent,
+    CallOccurrence,
+    CallSchedule,
+    Child,
+    ChildConsent,
+    Concern,
+    Draft,
+    Household,
+    InviteCode,
+    Membership,
+    Outbox,
+    User,
+)
 from db.types import utcnow
 
 
@@ -29,6 +42,10 @@ class Kept:
     live_codes: int
     unfinished_steps: bool
     recent_code_failures: int
+    calls_booked: int = 0  # regular or single calls this person booked, still active or paused
+    call_answers: int = 0  # whether the family's calls happened, as answered
+    quiet_hours: str = ""
+    last_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,26 @@ async def what_we_keep(session: AsyncSession, user_id: int, now: datetime | None
             await session.scalar(select(func.count()).select_from(Draft).where(Draft.user_id == user_id))
         ),
         recent_code_failures=(await codes.lock_state(session, user.telegram_id, now)).failures,
+        calls_booked=int(
+            await session.scalar(
+                select(func.count())
+                .select_from(CallSchedule)
+                .where(CallSchedule.parent_user_id == user_id, CallSchedule.status.in_(("active", "paused")))
+            )
+            or 0
+        ),
+        call_answers=int(
+            await session.scalar(
+                select(func.count())
+                .select_from(CallOccurrence)
+                .where(CallOccurrence.household_id == household_id, CallOccurrence.outcome.is_not(None))
+            )
+            or 0
+        )
+        if household_id
+        else 0,
+        quiet_hours=user.quiet_hours or str(call_policy.policy().quiet_hours),
+        last_seen_at=user.last_seen_at,
     )
 
 

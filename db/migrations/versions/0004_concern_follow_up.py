@@ -16,11 +16,13 @@ revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# SQLite rebuilds a table to alter it: keep AUTOINCREMENT, or deleted ids would be reused (outbox keys name ids).
+KEEP_IDS = {"sqlite_autoincrement": True}
 
 
 def upgrade() -> None:
     # Batch mode: SQLite cannot add a foreign key to an existing table in place.
-    with op.batch_alter_table("concern") as batch:
+    with op.batch_alter_table("concern", table_kwargs=KEEP_IDS) as batch:
         batch.add_column(sa.Column("danger_unsure", sa.Boolean(), server_default=sa.false(), nullable=False))
         batch.add_column(sa.Column("acknowledged_by_user_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("follow_up_at", db.types.UTCDateTime(timezone=True), nullable=True))
@@ -35,7 +37,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("concern") as batch:
+    with op.batch_alter_table("concern", table_kwargs=KEEP_IDS) as batch:
         batch.drop_index("ix_concern_status_follow_up")
         batch.drop_constraint("fk_concern_acknowledged_by_user_id_app_user", type_="foreignkey")
         batch.drop_column("follow_up_at")

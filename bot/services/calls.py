@@ -1,0 +1,812 @@
+"""Video calls: a parent books regular or one-off calls with the household's children; both sides are
+reminded, the parent is asked afterwards whether it happened, and the first answer (either side) counts.
+
+Each schedule stores its `next_due_at`; the tick turns due schedules into occurrences and occurrences into
+outbox messages in the same transaction (DESIGN-NOTES §4–5). An occurrence is unique per schedule and local
+date, and every message has a dedupe key, so a restart or a second dispatcher never sends one twice.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import labels
+from bot.i18n import Tr
+from bot.services import call_policy, contact, outbox, prompts, quiet, recurrence
+from bot.services import household as households
+from bot.services.errors import Invalid, NotAllowed
+from db.models import CallOccurrence, CallProposal, CallSchedule, Child, HomeVisit, Membership, User
+from db.types import utcnow
+
+log = logging.getLogger(__name__)
+MINUTES = (10, 15, 20, 30)  # expected lengths offered when booking
+OUTCOMES = ("done", "missed", "moved")
+LATE = timedelta(minutes=10)  # a reminder later than this after the call started is no use: not sent
+CATCH_UP = 60  # at most this many past occurrences are skipped over after a long outage, per schedule
+
+
+@dataclass(frozen=True)
+class CallView:
+    id: int
+    kind: str
+    weekdays: tuple[str, ...]
+    local_time: time | None
+    timezone: str
+    minutes: int
+    child_ids: tuple[int, ...]
+    status: str
+    next_due_at: datetime | None
+
+
+def _view(s: CallSchedule) -> CallView:
+    return CallView(
+        id=s.id,
+        kind=s.kind,
+        weekdays=tuple(s.weekdays.split(",")) if s.weekdays else (),
+        local_time=time.fromisoformat(s.local_time) if s.local_time else None,
+        timezone=s.timezone,
+        minutes=s.minutes,
+        child_ids=tuple(s.child_ids),
+        status=s.status,
+        next_due_at=s.next_due_at,
+    )
+
+
+def rule_of(s: CallSchedule) -> recurrence.Weekly:
+    assert s.weekdays and s.local_time
+    return recurrence.Weekly(tuple(s.weekdays.split(",")), time.fromisoformat(s.local_time), s.timezone)
+
+
+async def _parent_membership(session: AsyncSession, user_id: int, household_id: int) -> Membership:
+    m = await households.membership(session, user_id, household_id)
+    if m.kind != "parent":
+        raise NotAllowed
+    return m
+
+
+async def _children(session: AsyncSession, household_id: int, child_ids: list[int]) -> list[int]:
+    known = set((await session.scalars(select(Child.id).where(Child.household_id == household_id))).all())
+    chosen = [c for c in dict.fromkeys(child_ids) if c in known]
+    if not chosen or len(chosen) != len(set(child_ids)):
+        raise Invalid("children")
+    return chosen
+
+
+async def book_weekly(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    household_id: int,
+    weekdays: tuple[str, ...],
+    at: time,
+    child_ids: list[int],
+    minutes: int,
+    now: datetime,
+) -> tuple[CallView, list[int]]:
+    """A regular call in the parent's own zone; the carers are told."""
+    await _parent_membership(session, user_id, household_id)
+    if minutes not in MINUTES:
+        raise Invalid("minutes")
+    parent = await session.get_one(User, user_id)
+    rule = recurrence.Weekly(weekdays, at, parent.timezone)  # ValueError on bad weekdays: the handler's bug
+    schedule = CallSchedule(
+        household_id=household_id,
+        parent_user_id=user_id,
+        kind="weekly",
+        weekdays=",".join(rule.weekdays),
+        local_time=at.strftime("%H:%M"),
+        timezone=parent.timezone,
+        minutes=minutes,
+        child_ids=await _children(session, household_id, child_ids),
+        status="active",
+        next_due_at=recurrence.next_occurrence(rule, now),
+        created_at=now,
+    )
+    session.add(schedule)
+    await session.flush()
+    await contact.watch(session, household_id=household_id, parent_user_id=user_id, now=now)
+    return _view(schedule), await _tell_carers(session, schedule, "booked", now)
+
+
+async def book_once(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    household_id: int,
+    when: datetime,
+    child_ids: list[int],
+    minutes: int,
+    now: datetime,
+) -> tuple[CallView, list[int]]:
+    """A single call at `when` (aware); it must be in the future."""
+    await _parent_membership(session, user_id, household_id)
+    if minutes not in MINUTES:
+        raise Invalid("minutes")
+    if when.tzinfo is None:
+        raise ValueError("an aware datetime is needed")
+    if when <= now:
+        raise Invalid("past")
+    parent = await session.get_one(User, user_id)
+    schedule = CallSchedule(
+        household_id=household_id,
+        parent_user_id=user_id,
+        kind="once",
+        timezone=parent.timezone,
+        once_at=when.astimezone(UTC),
+        minutes=minutes,
+        child_ids=await _children(session, household_id, child_ids),
+        status="active",
+        next_due_at=when.astimezone(UTC),
+        created_at=now,
+    )
+    session.add(schedule)
+    await session.flush()
+    await contact.watch(session, household_id=household_id, parent_user_id=user_id, now=now)
+    return _view(schedule), await _tell_carers(session, schedule, "booked", now)
+
+
+async def schedules(session: AsyncSession, *, user_id: int, household_id: int) -> list[CallView]:
+    """Every member sees the household's calls (not cancelled or finished)."""
+    await households.membership(session, user_id, household_id)
+    rows = (
+        await session.scalars(
+            select(CallSchedule)
+            .where(CallSchedule.household_id == household_id, CallSchedule.status.in_(("active", "paused")))
+            .order_by(CallSchedule.next_due_at.is_(None), CallSchedule.next_due_at, CallSchedule.id)
+        )
+    ).all()
+    return [_view(s) for s in rows]
+
+
+async def _own_schedule(session: AsyncSession, user_id: int, schedule_id: int) -> CallSchedule:
+    schedule = await session.get(CallSchedule, schedule_id)
+    if schedule is None or schedule.status in ("cancelled", "done"):
+        raise NotAllowed
+    await _parent_membership(session, user_id, schedule.household_id)
+    return schedule
+
+
+async def set_status(
+    session: AsyncSession, *, user_id: int, schedule_id: int, status: str, now: datetime
+) -> tuple[CallView, list[int]]:
+    """Pause, resume or cancel (any parent of the household); the carers are told."""
+    if status not in ("paused", "active", "cancelled"):
+        raise ValueError(status)
+    schedule = await _own_schedule(session, user_id, schedule_id)
+    if schedule.status == status:
+        return _view(schedule), []
+    schedule.status = status
+    schedule.revision += 1
+    if status != "active":
+        await _skip_upcoming(session, schedule, now, "paused")
+    if status == "active":
+        schedule.next_due_at = _next_after(schedule, now, None)
+        if schedule.next_due_at is None:
+            schedule.status = "done"
+    event = {"paused": "paused", "active": "resumed", "cancelled": "cancelled"}[status]
+    return _view(schedule), await _tell_carers(session, schedule, event, now)
+
+
+async def change_time(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    schedule_id: int,
+    weekdays: tuple[str, ...],
+    at: time,
+    zone: str | None = None,
+    now: datetime,
+) -> tuple[CallView, list[int]]:
+    """A regular call moves to other days or another time (in `zone`, default the parent's own)."""
+    schedule = await _own_schedule(session, user_id, schedule_id)
+    if schedule.kind != "weekly":
+        raise NotAllowed
+    parent = await session.get_one(User, user_id)
+    rule = recurrence.Weekly(weekdays, at, zone or parent.timezone)
+    schedule.weekdays, schedule.local_time, schedule.timezone = ",".join(rule.weekdays), at.strftime("%H:%M"), rule.zone
+    schedule.revision += 1
+    await _skip_upcoming(session, schedule, now, "moved")
+    if schedule.status == "active":
+        schedule.next_due_at = _next_after(schedule, now, await _last_local_date(session, schedule))
+    return _view(schedule), await _tell_carers(session, schedule, "moved", now)
+
+
+async def _skip_upcoming(session: AsyncSession, schedule: CallSchedule, now: datetime, why: str) -> None:
+    """Occurrences made for a call not yet started get no reminders once the call is paused or moved."""
+    for occurrence in (
+        await session.scalars(
+            select(CallOccurrence).where(
+                CallOccurrence.schedule_id == schedule.id,
+                CallOccurrence.due_at > now,
+                CallOccurrence.outcome.is_(None),
+                CallOccurrence.skipped.is_(None),
+            )
+        )
+    ).all():
+        occurrence.skipped = why
+
+
+def _next_after(schedule: CallSchedule, after: datetime, not_on: date | None) -> datetime | None:
+    if schedule.kind == "once":
+        return schedule.once_at if schedule.once_at and schedule.once_at > after else None
+    return recurrence.next_occurrence(rule_of(schedule), after, not_on=not_on)
+
+
+async def _last_local_date(session: AsyncSession, schedule: CallSchedule) -> date | None:
+    # A new time later the same day must not make a second call that day (one occurrence per local date).
+    last = await session.scalar(
+        select(CallOccurrence.local_date)
+        .where(CallOccurrence.schedule_id == schedule.id)
+        .order_by(CallOccurrence.due_at.desc())
+        .limit(1)
+    )
+    return date.fromisoformat(last) if last else None
+
+
+async def quiet_clash(
+    session: AsyncSession, *, user_id: int, household_id: int, start: datetime, minutes: int
+) -> list[str]:
+    """Who would be in their quiet hours during a call starting at `start`: "" for the booker, else relations."""
+    policy = call_policy.policy()
+    booker = await session.get_one(User, user_id)
+    people = [(booker, "")] + [(u, r) for u, r in await _carers(session, household_id)]
+    out: list[str] = []
+    for person, relation in people:
+        local = start.astimezone(ZoneInfo(person.timezone)).time().replace(tzinfo=None)
+        if quiet.overlaps(quiet_hours_of(person, policy), local, minutes):
+            out.append(relation)
+    return out
+
+
+# --- home visits and proposals -------------------------------------------------------------------------
+
+
+async def add_home_visit(
+    session: AsyncSession, *, user_id: int, household_id: int, starts_on: date, ends_on: date, today: date
+) -> list[int]:
+    """The parent is home for these days: no call reminders then."""
+    await _parent_membership(session, user_id, household_id)
+    if ends_on < starts_on or ends_on < today or (ends_on - starts_on).days > 90:
+        raise Invalid("dates")
+    session.add(
+        HomeVisit(
+            household_id=household_id,
+            starts_on=starts_on.isoformat(),
+            ends_on=ends_on.isoformat(),
+            created_by_user_id=user_id,
+        )
+    )
+    # A call already made ready for one of these days gets no reminders either.
+    for occurrence in (
+        await session.scalars(
+            select(CallOccurrence).where(
+                CallOccurrence.household_id == household_id,
+                CallOccurrence.outcome.is_(None),
+                CallOccurrence.skipped.is_(None),
+            )
+        )
+    ).all():
+        schedule = await session.get_one(CallSchedule, occurrence.schedule_id)
+        day = recurrence.local_date(occurrence.due_at, await _household_zone(session, schedule))
+        if starts_on <= day <= ends_on:
+            occurrence.skipped = "home_visit"
+    return []
+
+
+async def home_visits(
+    session: AsyncSession, *, user_id: int, household_id: int, today: date
+) -> list[tuple[date, date]]:
+    await households.membership(session, user_id, household_id)
+    rows = (
+        await session.scalars(
+            select(HomeVisit)
+            .where(HomeVisit.household_id == household_id, HomeVisit.ends_on >= today.isoformat())
+            .order_by(HomeVisit.starts_on)
+        )
+    ).all()
+    return [(date.fromisoformat(v.starts_on), date.fromisoformat(v.ends_on)) for v in rows]
+
+
+async def _at_home(session: AsyncSession, household_id: int, day: date) -> bool:
+    iso = day.isoformat()
+    found = await session.scalar(
+        select(HomeVisit.id)
+        .where(HomeVisit.household_id == household_id, HomeVisit.starts_on <= iso, HomeVisit.ends_on >= iso)
+        .limit(1)
+    )
+    return found is not None
+
+
+async def propose(
+    session: AsyncSession, *, user_id: int, schedule_id: int, weekdays: tuple[str, ...], at: time, now: datetime
+) -> list[int]:
+    """A carer asks for another regular time (in their own zone); the parent gets Accept / Decline."""
+    schedule = await session.get(CallSchedule, schedule_id)
+    if schedule is None or schedule.kind != "weekly" or schedule.status not in ("active", "paused"):
+        raise NotAllowed
+    member = await households.membership(session, user_id, schedule.household_id)
+    if member.kind == "parent":
+        raise NotAllowed  # a parent changes the time directly
+    carer = await session.get_one(User, user_id)
+    rule = recurrence.Weekly(weekdays, at, carer.timezone)
+    proposal = CallProposal(
+        schedule_id=schedule.id,
+        proposed_by_user_id=user_id,
+        weekdays=",".join(rule.weekdays),
+        local_time=at.strftime("%H:%M"),
+        status="pending",
+        created_at=now,
+    )
+    session.add(proposal)
+    await session.flush()
+    parent = await session.get_one(User, schedule.parent_user_id)
+    tr = Tr(parent.locale, parent.timezone)
+    first = recurrence.next_occurrence(rule, now)
+    text = tr.gettext("🔁 {who} asks to move your regular call to {days} at {time} (first one: {first}).").format(
+        who=labels.relation(tr, member.relation),
+        days=weekday_names(tr, days_for_reader(rule, first, tr.timezone)),
+        time=tr.time_of_day(first),
+        first=tr.when(first),
+    )
+    new_id = await outbox.enqueue(
+        session,
+        user_id=parent.id,
+        chat_id=parent.chat_id,
+        kind="call.proposal",
+        text=text,
+        buttons=[
+            [(tr.gettext("✅ Accept"), f"cl:pa:{proposal.id}"), (tr.gettext("✖️ Decline"), f"cl:pd:{proposal.id}")]
+        ],
+        dedupe_key=f"call:proposal:{proposal.id}",
+        delay=polite(parent, now),
+    )
+    return [new_id] if new_id is not None else []
+
+
+async def answer_proposal(
+    session: AsyncSession, *, user_id: int, proposal_id: int, accept: bool, now: datetime
+) -> tuple[CallView, list[int]]:
+    proposal = await session.get(CallProposal, proposal_id)
+    if proposal is None or proposal.status != "pending":
+        raise NotAllowed
+    schedule = await _own_schedule(session, user_id, proposal.schedule_id)
+    proposal.status = "accepted" if accept else "declined"
+    proposal.answered_at = now
+    ids: list[int] = []
+    if accept:
+        carer = await session.get(User, proposal.proposed_by_user_id) if proposal.proposed_by_user_id else None
+        zone = carer.timezone if carer else schedule.timezone
+        view, ids = await change_time(
+            session,
+            user_id=user_id,
+            schedule_id=schedule.id,
+            weekdays=tuple(proposal.weekdays.split(",")),
+            at=time.fromisoformat(proposal.local_time),
+            zone=zone,
+            now=now,
+        )
+        return view, ids
+    if proposal.proposed_by_user_id:
+        carer = await session.get(User, proposal.proposed_by_user_id)
+        if carer is not None:
+            tr = Tr(carer.locale, carer.timezone)
+            new_id = await outbox.enqueue(
+                session,
+                user_id=carer.id,
+                chat_id=carer.chat_id,
+                kind="call.proposal_declined",
+                text=tr.gettext("The parent kept the call at the usual time. /calls shows it."),
+                dedupe_key=f"call:proposal:{proposal.id}:declined",
+                delay=polite(carer, now),
+            )
+            ids = [new_id] if new_id is not None else []
+    return _view(schedule), ids
+
+
+# --- confirmation --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    first: bool  # False: someone had already answered
+    outcome: str
+    by_relation: str | None  # who answered first, when it was not the caller
+
+
+async def confirm(session: AsyncSession, *, user_id: int, occurrence_id: int, outcome: str, now: datetime) -> Confirmed:
+    """Did the call happen? The first answer from either side counts; the other side is not asked again."""
+    if outcome not in OUTCOMES:
+        raise NotAllowed
+    occurrence = await session.get(CallOccurrence, occurrence_id, with_for_update=True)
+    if occurrence is None:
+        raise NotAllowed
+    await households.membership(session, user_id, occurrence.household_id)
+    if occurrence.outcome is not None:
+        relation = None
+        if occurrence.confirmed_by_user_id and occurrence.confirmed_by_user_id != user_id:
+            other = await session.scalar(
+                select(Membership.relation).where(
+                    Membership.user_id == occurrence.confirmed_by_user_id,
+                    Membership.household_id == occurrence.household_id,
+                )
+            )
+            relation = other
+        return Confirmed(False, occurrence.outcome, relation)
+    occurrence.outcome = outcome
+    occurrence.confirmed_by_user_id = user_id
+    occurrence.confirmed_at = now
+    if outcome == "done":
+        schedule = await session.get_one(CallSchedule, occurrence.schedule_id)
+        await contact.contact_made(
+            session, household_id=occurrence.household_id, parent_user_id=schedule.parent_user_id, now=now
+        )
+    return Confirmed(True, outcome, None)
+
+
+async def unconfirmed(session: AsyncSession, *, user_id: int, household_id: int, now: datetime) -> list[CallOccurrence]:
+    """Calls that have started and have no answer yet (the last week), for a member to confirm."""
+    await households.membership(session, user_id, household_id)
+    return list(
+        (
+            await session.scalars(
+                select(CallOccurrence)
+                .where(
+                    CallOccurrence.household_id == household_id,
+                    CallOccurrence.outcome.is_(None),
+                    CallOccurrence.skipped.is_(None),
+                    CallOccurrence.due_at <= now,
+                    CallOccurrence.due_at >= now - timedelta(days=7),
+                )
+                .order_by(CallOccurrence.due_at)
+            )
+        ).all()
+    )
+
+
+# --- the tick ------------------------------------------------------------------------------------------
+
+
+async def tick(session: AsyncSession, *, now: datetime | None = None, limit: int = 200) -> list[int]:
+    """Due schedules become occurrences; due occurrences become reminders and questions."""
+    now = now or utcnow()
+    policy = call_policy.policy()
+    ids = await _materialise(session, now, policy, limit)
+    ids += await _remind(session, now, policy, limit)
+    ids += await _ask(session, now, policy, limit)
+    return ids
+
+
+def _locked(session: AsyncSession, query):  # type: ignore[no-untyped-def]
+    # Two dispatchers never take the same rows (PostgreSQL); SQLite serialises writers anyway.
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+async def _materialise(session: AsyncSession, now: datetime, policy: call_policy.CallPolicy, limit: int) -> list[int]:
+    horizon = now + policy.parent_lead
+    query = (
+        select(CallSchedule)
+        .where(
+            CallSchedule.status == "active", CallSchedule.next_due_at.is_not(None), CallSchedule.next_due_at <= horizon
+        )
+        .order_by(CallSchedule.next_due_at)
+        .limit(limit)
+    )
+    for schedule in (await session.scalars(_locked(session, query))).all():
+        try:
+            async with session.begin_nested():
+                await _advance(session, schedule, now, horizon)
+        except Exception:
+            log.exception("call schedule %s could not be advanced", schedule.id)
+    return []
+
+
+async def _advance(session: AsyncSession, schedule: CallSchedule, now: datetime, horizon: datetime) -> None:
+    for _ in range(CATCH_UP):
+        due = schedule.next_due_at
+        if due is None or due > horizon:
+            return
+        day = recurrence.local_date(due, schedule.timezone)
+        if due + timedelta(minutes=schedule.minutes) >= now:
+            # Not long past (a restart, a short outage): it gets its occurrence; older ones are skipped over.
+            exists = await session.scalar(
+                select(CallOccurrence.id).where(
+                    CallOccurrence.schedule_id == schedule.id, CallOccurrence.local_date == day.isoformat()
+                )
+            )
+            if exists is None:
+                household_day = recurrence.local_date(due, await _household_zone(session, schedule))
+                skipped = "home_visit" if await _at_home(session, schedule.household_id, household_day) else None
+                session.add(
+                    CallOccurrence(
+                        schedule_id=schedule.id,
+                        household_id=schedule.household_id,
+                        due_at=due,
+                        local_date=day.isoformat(),
+                        skipped=skipped,
+                        ask_at=due + timedelta(minutes=schedule.minutes) + call_policy.policy().ask_after,
+                    )
+                )
+        schedule.next_due_at = _next_after(schedule, due, day)
+        if schedule.next_due_at is None:
+            schedule.status = "done"
+            return
+
+
+async def _household_zone(session: AsyncSession, schedule: CallSchedule) -> str:
+    # Households are where the carers are: the zone of the first carer (all of Xincheng is Asia/Shanghai).
+    zone = await session.scalar(
+        select(User.timezone)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.household_id == schedule.household_id, Membership.kind == "guardian")
+        .order_by(Membership.id)
+        .limit(1)
+    )
+    return zone or schedule.timezone
+
+
+async def _carers(session: AsyncSession, household_id: int) -> list[tuple[User, str]]:
+    rows = (
+        await session.execute(
+            select(User, Membership.relation)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.household_id == household_id, Membership.kind == "guardian")
+            .order_by(Membership.id)
+        )
+    ).all()
+    return [(u, r) for u, r in rows]
+
+
+async def _children_of(session: AsyncSession, schedule: CallSchedule) -> list[Child]:
+    if not schedule.child_ids:
+        return []
+    rows = (await session.scalars(select(Child).where(Child.id.in_(schedule.child_ids)).order_by(Child.id))).all()
+    return list(rows)
+
+
+def child_names(tr: Tr, children: list[Child]) -> str:
+    return labels.join(tr, [html.escape(c.nickname, quote=False) for c in children]) or tr.gettext("the children")
+
+
+async def _remind(session: AsyncSession, now: datetime, policy: call_policy.CallPolicy, limit: int) -> list[int]:
+    ids: list[int] = []
+    base = (
+        select(CallOccurrence)
+        .join(CallSchedule, CallSchedule.id == CallOccurrence.schedule_id)
+        .where(
+            CallSchedule.status == "active",
+            CallOccurrence.skipped.is_(None),
+            CallOccurrence.outcome.is_(None),
+            CallOccurrence.due_at > now - LATE,
+        )
+        .order_by(CallOccurrence.due_at)
+        .limit(limit)
+    )
+    parents = base.where(CallOccurrence.parent_reminded_at.is_(None), CallOccurrence.due_at <= now + policy.parent_lead)
+    for occurrence in (await session.scalars(_locked(session, parents))).all():
+        occurrence.parent_reminded_at = now
+        ids += await _remind_parent(session, occurrence, now)
+    carers = base.where(
+        CallOccurrence.guardian_reminded_at.is_(None), CallOccurrence.due_at <= now + policy.guardian_lead
+    )
+    for occurrence in (await session.scalars(_locked(session, carers))).all():
+        occurrence.guardian_reminded_at = now
+        ids += await _remind_carers(session, occurrence, now)
+    return ids
+
+
+async def _remind_parent(session: AsyncSession, occurrence: CallOccurrence, now: datetime) -> list[int]:
+    schedule = await session.get_one(CallSchedule, occurrence.schedule_id)
+    parent = await session.get(User, schedule.parent_user_id)
+    if parent is None:
+        return []
+    tr = Tr(parent.locale, parent.timezone)
+    children = await _children_of(session, schedule)
+    lines = [
+        tr.gettext("📞 Your video call with {children} is at {time} ({minutes} minutes).").format(
+            children=child_names(tr, children), time=tr.when(occurrence.due_at), minutes=schedule.minutes
+        ),
+        tr.gettext("Some ideas for the call:"),
+    ]
+    lines += [f"• {p}" for p in call_prompts(tr, children, occurrence.id, now)]
+    new_id = await outbox.enqueue(
+        session,
+        user_id=parent.id,
+        chat_id=parent.chat_id,
+        kind="call.remind_parent",
+        text="\n".join(lines),
+        dedupe_key=f"call:{occurrence.id}:parent",
+    )
+    return [new_id] if new_id is not None else []
+
+
+def call_prompts(tr: Tr, children: list[Child], seed: int, now: datetime) -> list[str]:
+    """Two or three ideas in all, fitted to each child's age (the youngest first), never the same twice."""
+    ages = sorted({households.age_on(c.birth_year, c.birth_month, now) for c in children}) or [8]
+    per_child = 3 if len(ages) == 1 else 2 if len(ages) == 2 else 1
+    out: list[str] = []
+    for age in ages[:3]:
+        for prompt in prompts.pick(age, per_child, seed):
+            text = prompt.text(tr.locale)
+            if text not in out:
+                out.append(text)
+    return out[:3]
+
+
+async def _remind_carers(session: AsyncSession, occurrence: CallOccurrence, now: datetime) -> list[int]:
+    schedule = await session.get_one(CallSchedule, occurrence.schedule_id)
+    relation = await session.scalar(
+        select(Membership.relation).where(
+            Membership.user_id == schedule.parent_user_id, Membership.household_id == schedule.household_id
+        )
+    )
+    children = await _children_of(session, schedule)
+    ids: list[int] = []
+    for carer, _relation in await _carers(session, schedule.household_id):
+        tr = Tr(carer.locale, carer.timezone)
+        text = tr.gettext(
+            "📞 {parent} will video-call at {time}. Please have {children} ready, with the phone charged."
+        ).format(
+            parent=labels.relation(tr, relation or "other"),
+            time=tr.when(occurrence.due_at),
+            children=child_names(tr, children),
+        )
+        new_id = await outbox.enqueue(
+            session,
+            user_id=carer.id,
+            chat_id=carer.chat_id,
+            kind="call.remind_carer",
+            text=text,
+            buttons=confirm_buttons(tr, occurrence.id),
+            dedupe_key=f"call:{occurrence.id}:carer:{carer.id}",
+        )
+        if new_id is not None:
+            ids.append(new_id)
+    return ids
+
+
+def confirm_buttons(tr: Tr, occurrence_id: int) -> list[list[tuple[str, str]]]:
+    _ = tr.gettext
+    return [
+        [(_("✅ Yes, we talked"), f"cl:done:{occurrence_id}")],
+        [(_("❌ It did not happen"), f"cl:missed:{occurrence_id}"), (_("🔁 Moved"), f"cl:moved:{occurrence_id}")],
+    ]
+
+
+async def _ask(session: AsyncSession, now: datetime, policy: call_policy.CallPolicy, limit: int) -> list[int]:
+    query = (
+        select(CallOccurrence)
+        .join(CallSchedule, CallSchedule.id == CallOccurrence.schedule_id)
+        .where(
+            CallSchedule.status.in_(("active", "done")),  # a finished one-off call is still asked about
+            CallOccurrence.skipped.is_(None),
+            CallOccurrence.outcome.is_(None),
+            CallOccurrence.asked_at.is_(None),
+            CallOccurrence.ask_at <= now,
+        )
+        .order_by(CallOccurrence.ask_at)
+        .limit(limit)
+    )
+    ids: list[int] = []
+    for occurrence in (await session.scalars(_locked(session, query))).all():
+        schedule = await session.get_one(CallSchedule, occurrence.schedule_id)
+        parent = await session.get(User, schedule.parent_user_id)
+        if parent is None:
+            occurrence.asked_at = now
+            continue
+        if quiet.is_quiet(quiet_hours_of(parent, policy), parent.timezone, now):
+            continue  # asked when their quiet hours end
+        occurrence.asked_at = now
+        tr = Tr(parent.locale, parent.timezone)
+        children = await _children_of(session, schedule)
+        text = tr.gettext("Did your call with {children} at {time} happen?").format(
+            children=child_names(tr, children), time=tr.when(occurrence.due_at)
+        )
+        new_id = await outbox.enqueue(
+            session,
+            user_id=parent.id,
+            chat_id=parent.chat_id,
+            kind="call.ask",
+            text=text,
+            buttons=confirm_buttons(tr, occurrence.id),
+            dedupe_key=f"call:{occurrence.id}:ask",
+        )
+        if new_id is not None:
+            ids.append(new_id)
+    return ids
+
+
+def polite(user: User, now: datetime) -> timedelta | None:
+    """How long a message that can wait must wait for this person: until their quiet hours end, or not at all."""
+    return call_policy.wait(quiet_hours_of(user, call_policy.policy()), user.timezone, now)
+
+
+def quiet_hours_of(user: User, policy: call_policy.CallPolicy) -> quiet.QuietHours:
+    if user.quiet_hours:
+        try:
+            return quiet.parse(user.quiet_hours)
+        except ValueError:
+            log.warning("person %s has unreadable quiet hours; the default applies", user.id)
+    return policy.quiet_hours
+
+
+# --- telling the carers --------------------------------------------------------------------------------
+
+
+async def _tell_carers(session: AsyncSession, schedule: CallSchedule, event: str, now: datetime) -> list[int]:
+    relation = await session.scalar(
+        select(Membership.relation).where(
+            Membership.user_id == schedule.parent_user_id, Membership.household_id == schedule.household_id
+        )
+    )
+    ids: list[int] = []
+    for carer, _relation in await _carers(session, schedule.household_id):
+        tr = Tr(carer.locale, carer.timezone)
+        who = labels.relation(tr, relation or "other")
+        when = describe(tr, _view(schedule))
+        text = {
+            "booked": tr.gettext("📅 {who} booked a video call: {when}."),
+            "moved": tr.gettext("📅 {who} moved the regular call: {when}."),
+            "paused": tr.gettext("⏸ {who} paused the call: {when}."),
+            "resumed": tr.gettext("▶️ {who} restarted the call: {when}."),
+            "cancelled": tr.gettext("✖️ {who} cancelled the call: {when}."),
+        }[event].format(who=who, when=when)
+        new_id = await outbox.enqueue(
+            session,
+            user_id=carer.id,
+            chat_id=carer.chat_id,
+            kind=f"call.{event}",
+            text=text,
+            dedupe_key=f"call:schedule:{schedule.id}:rev{schedule.revision}:{event}:{carer.id}",
+            delay=polite(carer, now),
+        )
+        if new_id is not None:
+            ids.append(new_id)
+    return ids
+
+
+def weekday_names(tr: Tr, weekdays: tuple[str, ...]) -> str:
+    """Weekday names in the person's language, from Babel (never hand-translated)."""
+    from babel.dates import get_day_names
+
+    from bot.i18n import babel_locale
+
+    names = get_day_names("wide", locale=babel_locale(tr.locale))
+    return labels.join(tr, [str(names[recurrence.WEEKDAYS.index(d)]) for d in weekdays])
+
+
+def days_for_reader(rule: recurrence.Weekly, first: datetime, zone: str) -> tuple[str, ...]:
+    """The weekdays of a rule as someone in `zone` sees them: 20:00 Saturday in Los Angeles is Sunday in China."""
+    tz = ZoneInfo(zone)
+    seen: set[str] = set()
+    at = first - timedelta(seconds=1)
+    for _ in range(len(rule.weekdays)):
+        at = recurrence.next_occurrence(rule, at)
+        seen.add(recurrence.WEEKDAYS[at.astimezone(tz).weekday()])
+    return tuple(d for d in recurrence.WEEKDAYS if d in seen)
+
+
+def describe(tr: Tr, view: CallView, *, with_next: bool = True) -> str:
+    """'every Monday, Thursday at 20:00 (next: ...)' in the reader's zone; a one-off as its date and time."""
+    if view.kind == "once" or view.local_time is None:
+        return tr.when(view.next_due_at) if view.next_due_at else tr.gettext("finished")
+    if view.next_due_at is None or view.status == "paused":  # as booked, in the booker's zone
+        return tr.gettext("every {days} at {time}").format(
+            days=weekday_names(tr, view.weekdays), time=view.local_time.strftime("%H:%M")
+        )
+    rule = recurrence.Weekly(view.weekdays, view.local_time, view.timezone)
+    days = weekday_names(tr, days_for_reader(rule, view.next_due_at, tr.timezone))
+    clock = tr.time_of_day(view.next_due_at)
+    if not with_next:
+        return tr.gettext("every {days} at {time}").format(days=days, time=clock)
+    return tr.gettext("every {days} at {time} (next: {when})").format(
+        days=days, time=clock, when=tr.when(view.next_due_at)
+    )

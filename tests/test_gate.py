@@ -1,0 +1,63 @@
+"""Before any handler: the same update delivered twice is handled once, and one person flooding the bot is
+slowed down with one polite notice while everyone else's replies stay quick."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+from telegram import Update
+
+from bot.config import Settings
+from bot.throttle import Gatekeeper
+from db.session import Database
+from tests.harness import Harness, Person, start_harness, stop_harness
+
+
+async def test_the_same_update_twice_is_handled_once(bot: Harness) -> None:
+    who = Person("Gran", 9101, "en")
+    payload = {"update_id": 777_001, "message": bot.message_json(who, "/start")}
+    await bot.app.process_update(Update.de_json(payload, bot.app.bot))
+    replies = len(bot.api.texts(who.id))
+    await bot.app.process_update(Update.de_json(payload, bot.app.bot))  # Telegram sent it again
+    assert replies >= 1 and len(bot.api.texts(who.id)) == replies
+
+
+@pytest.fixture
+async def strict(settings: Settings, db: Database) -> Harness:
+    """The production flood limit, on a clock the test moves."""
+    harness = await start_harness(settings, db)
+    harness.now = 0.0  # type: ignore[attr-defined]
+    harness.app.bot_data["runtime"].gatekeeper = Gatekeeper(clock=lambda: harness.now)  # type: ignore[attr-defined]
+    yield harness  # type: ignore[misc]
+    await stop_harness(harness)
+
+
+async def test_a_flood_is_slowed_with_one_notice_and_others_are_not_delayed(strict: Harness) -> None:
+    bot = strict
+    flooder, other = Person("Flood", 9201, "en"), Person("Gran", 9202, "en")
+
+    async def timed(who: Person, text: str) -> float:
+        started = time.perf_counter()
+        await bot.send(who, text)
+        return time.perf_counter() - started
+
+    await bot.send(other, "/menu")
+    normal = [await timed(other, "/menu") for _ in range(5)]
+    for _ in range(5):
+        bot.now += 2  # type: ignore[attr-defined]
+    during: list[float] = []
+    # 50 messages a second for 10 seconds; the other person writes once a second meanwhile.
+    for i in range(500):
+        bot.now += 0.02  # type: ignore[attr-defined]
+        await bot.send(flooder, f"hello {i}")
+        if i % 50 == 25:
+            during.append(await timed(other, "/menu"))
+    notices = [t for t in bot.api.texts(flooder.id) if t.startswith("You are sending messages very fast.")]
+    assert len(notices) == 1
+    # The first burst was answered; the rest dropped (ten seconds at one a second refill: about 22 in all).
+    answered = [t for t in bot.api.texts(flooder.id) if t == "Please choose from the menu below."]
+    assert 12 <= len(answered) <= 30
+    assert statistics.median(during) <= 2 * statistics.median(normal) + 0.005
+    assert not bot.errors

@@ -56,7 +56,7 @@ def build_application(
             )
         await dispatcher.deliver(ids)
 
-    dispatcher = Dispatcher(db, app.bot, on_unreachable=failover)
+    dispatcher = Dispatcher(db, app.bot, on_unreachable=failover, lease_seconds=settings.outbox_lease_seconds)
     app.bot_data[Runtime.KEY] = Runtime(
         settings=settings,
         db=db,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,6 +29,8 @@ class Settings:
     telegram_bot_token: str | None = None
     telegram_base_url: str = DEFAULT_BASE_URL
     database_url: str = field(default_factory=lambda: default_database_url())
+    # PostgreSQL: the schema this bot's tables live in (one schema per bot on a shared database); None: public.
+    database_schema: str | None = None
     default_locale: str = "zh_Hans"
     default_timezone: str = "Asia/Shanghai"
     admin_telegram_ids: frozenset[int] = frozenset()
@@ -41,6 +44,9 @@ class Settings:
     # Per person: messages at once, then messages a second (bot/throttle.py). Tests raise the burst.
     flood_burst: int = 12
     flood_rate: float = 1.0
+    # How long a process may hold outbox rows it claimed; after a crash, other processes (or the restarted
+    # one) send them once it has run out.
+    outbox_lease_seconds: float = 60.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -103,6 +109,26 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
     if level not in logging.getLevelNamesMapping():
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
 
+    schema = _env(environ, "DATABASE_SCHEMA")
+    if schema is not None and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+        raise ConfigError(f"DATABASE_SCHEMA must be a lower-case name of letters, digits and _, not {schema!r}")
+
+    raw_tick = _env(environ, "TICK_SECONDS") or "5"
+    try:
+        tick = float(raw_tick)
+    except ValueError:
+        tick = -1.0
+    if not 0.1 <= tick <= 60:
+        raise ConfigError(f"TICK_SECONDS must be a number of seconds from 0.1 to 60, not {raw_tick!r}")
+
+    raw_lease = _env(environ, "OUTBOX_LEASE_SECONDS") or "60"
+    try:
+        lease = float(raw_lease)
+    except ValueError:
+        lease = -1.0
+    if not 2 <= lease <= 600:
+        raise ConfigError(f"OUTBOX_LEASE_SECONDS must be a number of seconds from 2 to 600, not {raw_lease!r}")
+
     raw_days = _env(environ, "RETENTION_DAYS") or "365"
     if not raw_days.isdigit() or not 30 <= int(raw_days) <= 3650:
         raise ConfigError(f"RETENTION_DAYS must be a whole number of days from 30 to 3650, not {raw_days!r}")
@@ -116,6 +142,9 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         admin_telegram_ids=frozenset(admins),
         log_level=level,
         retention_days=int(raw_days),
+        tick_seconds=tick,
+        outbox_lease_seconds=lease,
+        database_schema=schema,
     )
 
 

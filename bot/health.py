@@ -45,7 +45,7 @@ async def _database(settings: Settings) -> list[str]:
     from db.migrate import pending_revisions
     from db.session import Database
 
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, schema=settings.database_schema)
     try:
         current, heads = await pending_revisions(db)
     finally:
@@ -96,7 +96,7 @@ async def _stale_contacts(settings: Settings) -> list[str]:
     from db.session import Database
     from db.types import utcnow
 
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, schema=settings.database_schema)
     try:
         async with db.transaction() as session:
             stale = await stale_contacts(session, today=utcnow().astimezone(ZoneInfo(settings.default_timezone)).date())

@@ -20,7 +20,7 @@ async def prepare_database(settings: Settings, *, seed: bool = True) -> Database
     from bot.services.areas import ensure_default_areas
     from bot.services.contacts import ensure_default_contacts
 
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, schema=settings.database_schema)
     await upgrade(db)
     if seed:
         async with db.transaction() as session:
@@ -60,7 +60,7 @@ def run_polling(settings: Settings) -> int:
 
     # Migrate on a throwaway loop; the application's engine must be created on the loop that polls.
     asyncio.run(migrate())
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, schema=settings.database_schema)
     app = build_application(settings, db)
 
     async def post_init(application) -> None:  # type: ignore[no-untyped-def]

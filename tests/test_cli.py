@@ -45,6 +45,10 @@ def env(tmp_path: Path) -> dict[str, str]:
         ("DEFAULT_TIMEZONE", "Mars/Olympus", "DEFAULT_TIMEZONE is not a known IANA time zone"),
         ("ADMIN_TELEGRAM_IDS", "12,abc", "ADMIN_TELEGRAM_IDS must be numeric Telegram ids"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR"),
+        ("DATABASE_SCHEMA", "Bot; DROP", "DATABASE_SCHEMA must be a lower-case name"),
+        ("RETENTION_DAYS", "7", "RETENTION_DAYS must be a whole number of days from 30 to 3650"),
+        ("TICK_SECONDS", "fast", "TICK_SECONDS must be a number of seconds from 0.1 to 60"),
+        ("OUTBOX_LEASE_SECONDS", "0", "OUTBOX_LEASE_SECONDS must be a number of seconds from 2 to 600"),
     ],
 )
 def test_a_wrong_setting_is_one_clear_line_and_exit_2(env: dict[str, str], name: str, value: str, message: str) -> None:

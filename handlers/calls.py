@@ -24,7 +24,7 @@ from bot.services import call_policy, calls, contact, drafts, people, recurrence
 from bot.services import household as households
 from bot.services import validate as check
 from bot.services.errors import Invalid, NotAllowed
-from handlers.common import BACK, Ctx, esc, expired, load, say, show
+from handlers.common import BACK, Ctx, draft_of, esc, expired, load, remember, say, show
 
 FLOW = "calls"
 END = ConversationHandler.END
@@ -65,13 +65,11 @@ OUTCOME_TEXT = {
 
 
 async def _remember(c: Ctx, state: str, **values: object) -> dict[str, object]:
-    async with c.rt.db.transaction() as session:
-        return await drafts.update(session, c.person.id, FLOW, state=state, **values)
+    return await remember(c, FLOW, state, **values)
 
 
 async def _draft(c: Ctx) -> dict[str, object]:
-    async with c.rt.db.transaction() as session:
-        return await drafts.get(session, c.person.id, FLOW)
+    return await draft_of(c, FLOW)
 
 
 def _arg(c: Ctx) -> str:

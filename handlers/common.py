@@ -86,6 +86,21 @@ async def reload(c: Ctx) -> Ctx:
     return c.with_person(person)
 
 
+async def remember(c: Ctx, flow: str, state: str, **values: object) -> dict[str, object]:
+    """Save a flow's step and answers (the draft), committed now; returns the whole draft."""
+    from bot.services import drafts  # a service; imported here to keep this module's imports light
+
+    async with c.rt.db.transaction() as session:
+        return await drafts.update(session, c.person.id, flow, state=state, **values)
+
+
+async def draft_of(c: Ctx, flow: str) -> dict[str, object]:
+    from bot.services import drafts
+
+    async with c.rt.db.transaction() as session:
+        return await drafts.get(session, c.person.id, flow)
+
+
 def small_int(text: str) -> int | None:
     """An id from callback data: digits that fit a database integer, else None (forged data is refused)."""
     return int(text) if text.isdigit() and len(text) <= 9 else None

@@ -27,7 +27,20 @@ from bot.services import validate as check
 from bot.services.errors import Invalid, NotAllowed
 from db.types import utcnow
 from handlers import menu
-from handlers.common import BACK, RESUME, RESUME_LABEL, Ctx, esc, expired, load, say, show, small_int
+from handlers.common import (
+    BACK,
+    RESUME,
+    RESUME_LABEL,
+    Ctx,
+    draft_of,
+    esc,
+    expired,
+    load,
+    remember,
+    say,
+    show,
+    small_int,
+)
 
 FLOW = "family"
 END = ConversationHandler.END
@@ -83,13 +96,11 @@ INVALID_TEXT = {
 
 
 async def _remember(c: Ctx, state: str, **values: object) -> dict[str, object]:
-    async with c.rt.db.transaction() as session:
-        return await drafts.update(session, c.person.id, FLOW, state=state, **values)
+    return await remember(c, FLOW, state, **values)
 
 
 async def _draft(c: Ctx) -> dict[str, object]:
-    async with c.rt.db.transaction() as session:
-        return await drafts.get(session, c.person.id, FLOW)
+    return await draft_of(c, FLOW)
 
 
 async def ask_lang(c: Ctx) -> str:

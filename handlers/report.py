@@ -25,7 +25,7 @@ from bot.services import areas, concerns, drafts, triage
 from bot.services import household as households
 from bot.services.errors import NotAllowed
 from handlers import cases, menu
-from handlers.common import BACK, Ctx, esc, expired, load, say, show, small_int
+from handlers.common import BACK, Ctx, draft_of, esc, expired, load, remember, say, show, small_int
 
 FLOW = "report"
 END = ConversationHandler.END
@@ -48,13 +48,11 @@ NUMBER_LINES = {
 
 
 async def _remember(c: Ctx, state: str, **values: object) -> dict[str, object]:
-    async with c.rt.db.transaction() as session:
-        return await drafts.update(session, c.person.id, FLOW, state=state, **values)
+    return await remember(c, FLOW, state, **values)
 
 
 async def _draft(c: Ctx) -> dict[str, object]:
-    async with c.rt.db.transaction() as session:
-        return await drafts.get(session, c.person.id, FLOW)
+    return await draft_of(c, FLOW)
 
 
 def _arg(c: Ctx) -> str:

@@ -553,6 +553,14 @@ async def _household_zone(session: AsyncSession, schedule: CallSchedule) -> str:
     return zone or schedule.timezone
 
 
+async def _parent_relation(session: AsyncSession, schedule: CallSchedule) -> str | None:
+    return await session.scalar(
+        select(Membership.relation).where(
+            Membership.user_id == schedule.parent_user_id, Membership.household_id == schedule.household_id
+        )
+    )
+
+
 async def _carers(session: AsyncSession, household_id: int) -> list[tuple[User, str]]:
     rows = (
         await session.execute(
@@ -643,11 +651,7 @@ def call_prompts(tr: Tr, children: list[Child], seed: int, now: datetime) -> lis
 
 async def _remind_carers(session: AsyncSession, occurrence: CallOccurrence, now: datetime) -> list[int]:
     schedule = await session.get_one(CallSchedule, occurrence.schedule_id)
-    relation = await session.scalar(
-        select(Membership.relation).where(
-            Membership.user_id == schedule.parent_user_id, Membership.household_id == schedule.household_id
-        )
-    )
+    relation = await _parent_relation(session, schedule)
     children = await _children_of(session, schedule)
     ids: list[int] = []
     for carer, _relation in await _carers(session, schedule.household_id):
@@ -742,11 +746,7 @@ def quiet_hours_of(user: User, policy: call_policy.CallPolicy) -> quiet.QuietHou
 
 
 async def _tell_carers(session: AsyncSession, schedule: CallSchedule, event: str, now: datetime) -> list[int]:
-    relation = await session.scalar(
-        select(Membership.relation).where(
-            Membership.user_id == schedule.parent_user_id, Membership.household_id == schedule.household_id
-        )
-    )
+    relation = await _parent_relation(session, schedule)
     ids: list[int] = []
     for carer, _relation in await _carers(session, schedule.household_id):
         tr = Tr(carer.locale, carer.timezone)

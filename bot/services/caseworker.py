@@ -158,3 +158,10 @@ async def posts_for_area(session: AsyncSession, area_id: int, level: str) -> lis
         )
     ).all()
     return [await post_view(session, i) for i in ids]
+
+
+def covers(post: PostView, path: dict[str, int]) -> bool:
+    """Does this post cover a place with this area path (level -> area id)? Admin posts cover all."""
+    if post.level == "admin":
+        return True
+    return path.get(post.level) == post.area_id

@@ -510,11 +510,7 @@ async def record_refusal(session: AsyncSession, *, user_id: int, concern_id: int
     session.add(AuditEvent(actor_user_id=user_id, action="concern.refused", subject=f"concern:{concern_id}"))
 
 
-def in_scope(post: PostView, path: dict[str, int]) -> bool:
-    """Does this post cover the concern's village? Village, township or county of it; admins cover all."""
-    if post.level == "admin":
-        return True
-    return path.get(post.level) == post.area_id
+in_scope = caseworker.covers  # does this post cover the concern's village (or township, county)?
 
 
 @dataclass(frozen=True)

@@ -131,8 +131,9 @@ class Library:
 
 
 def band(age: int) -> str:
+    """The age band for an age in whole years (tips, frequent questions and call prompts share them)."""
     if age < 0:
-        raise ValueError(f"age {age} is negative")
+        raise ValueError(f"age cannot be negative: {age}")
     return "0-2" if age <= 2 else "3-5" if age <= 5 else "6-11" if age <= 11 else "12-17"
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.paths import CONTENT_DIR
+from bot.services import library
 
-AGE_BANDS = ("0-2", "3-5", "6-11", "12-17")
+AGE_BANDS = library.AGE_BANDS
 MIN_PER_BAND = 8  # enough that a weekly call does not repeat itself within a month, three prompts at a time
 ZH_MAX = 60  # one line on a phone screen, short enough to read aloud
 EN_MAX = 140
@@ -47,15 +48,7 @@ class Prompt:
 
 def band(age: int) -> str:
     """The age band for an age in whole years; an 18-year-old still at home is treated as a teenager."""
-    if age < 0:
-        raise ValueError(f"age cannot be negative: {age}")
-    if age <= 2:
-        return "0-2"
-    if age <= 5:
-        return "3-5"
-    if age <= 11:
-        return "6-11"
-    return "12-17"
+    return library.band(age)
 
 
 def load_prompts(path: Path = DEFAULT_PROMPTS) -> tuple[Prompt, ...]:

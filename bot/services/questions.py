@@ -132,16 +132,12 @@ async def _notify(
     return ids
 
 
-def _covers(post: PostView, path: dict[str, int]) -> bool:
-    return post.level == "admin" or path.get(post.level) == post.area_id
-
-
 async def _authorised(session: AsyncSession, user_id: int, question_id: int) -> tuple[Question, PostView]:
     question = await session.get(Question, question_id)
     if question is None or question.status == "library":
         raise NotAllowed
     path = {a.level: a.id for a in await areas.area_path(session, question.village_id)}
-    posts = [p for p in await caseworker.posts_of(session, user_id) if _covers(p, path)]
+    posts = [p for p in await caseworker.posts_of(session, user_id) if caseworker.covers(p, path)]
     if not posts:
         raise NotAllowed
     return question, posts[0]
@@ -174,7 +170,7 @@ async def waiting(session: AsyncSession, user_id: int) -> list[QuestionView]:
         await session.scalars(select(Question).where(Question.status == "open").order_by(Question.created_at))
     ).all():
         path = {a.level: a.id for a in await areas.area_path(session, q.village_id)}
-        if any(_covers(p, path) for p in posts):
+        if any(caseworker.covers(p, path) for p in posts):
             out.append(await _view(session, q))
     return out
 

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import labels
 from bot.i18n import N_, Tr
 from bot.services import areas, caseworker, outbox
-from bot.services.caseworker import PostView
 from bot.services.errors import Invalid, NotAllowed
 from db.models import AuditEvent, CaseworkerPost, Household, Membership, User, WelfareCheck
 
@@ -107,16 +106,12 @@ async def _visitors(session: AsyncSession, village_id: int) -> list[User]:
     return []
 
 
-def _covers(post: PostView, path: dict[str, int]) -> bool:
-    return post.level == "admin" or path.get(post.level) == post.area_id
-
-
 async def _authorised(session: AsyncSession, user_id: int, check_id: int) -> WelfareCheck:
     check = await session.get(WelfareCheck, check_id)
     if check is None:
         raise NotAllowed
     path = {a.level: a.id for a in await areas.area_path(session, check.village_id)}
-    if not any(_covers(p, path) for p in await caseworker.posts_of(session, user_id)):
+    if not any(caseworker.covers(p, path) for p in await caseworker.posts_of(session, user_id)):
         raise NotAllowed
     return check
 
@@ -153,7 +148,7 @@ async def open_checks(session: AsyncSession, user_id: int) -> list[CheckView]:
         await session.scalars(select(WelfareCheck).where(WelfareCheck.status == "open").order_by(WelfareCheck.id))
     ).all():
         path = {a.level: a.id for a in await areas.area_path(session, check.village_id)}
-        if any(_covers(p, path) for p in posts):
+        if any(caseworker.covers(p, path) for p in posts):
             out.append(await _view(session, check))
     return out
 

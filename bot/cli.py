@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     run = sub.add_parser("run", help="migrate, then poll Telegram (or open the offline console without a token)")
+    run.add_argument(
+        "--webhook", action="store_true", help="serve Telegram's webhook posts instead of polling (WEBHOOK_* settings)"
+    )
     run.set_defaults(func=_run)
 
     console = sub.add_parser("console", help="the bot in this terminal, on a fake Telegram")
@@ -99,10 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _run(settings: Settings, _args: argparse.Namespace) -> int:
+def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.main import run
 
-    return run(settings)
+    return run(settings, webhook=args.webhook)
 
 
 def _console(settings: Settings, args: argparse.Namespace) -> int:

@@ -47,6 +47,12 @@ class Settings:
     # How long a process may hold outbox rows it claimed; after a crash, other processes (or the restarted
     # one) send them once it has run out.
     outbox_lease_seconds: float = 60.0
+    # Webhook mode (`guardian-bot run --webhook`): the secret Telegram sends back with every update, the
+    # public https URL Telegram posts to (ports 443, 80, 88 or 8443), and where our server listens.
+    webhook_secret: str | None = None
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8080
 
     @property
     def is_sqlite(self) -> bool:
@@ -129,6 +135,16 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
     if not 2 <= lease <= 600:
         raise ConfigError(f"OUTBOX_LEASE_SECONDS must be a number of seconds from 2 to 600, not {raw_lease!r}")
 
+    secret = _env(environ, "WEBHOOK_SECRET")
+    if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
+        raise ConfigError("WEBHOOK_SECRET must be 16 to 256 characters of A-Z, a-z, 0-9, _ and -")
+    webhook_url = _env(environ, "WEBHOOK_URL")
+    if webhook_url is not None and not webhook_url.startswith("https://"):
+        raise ConfigError("WEBHOOK_URL must start with https:// (Telegram posts only to https)")
+    raw_port = _env(environ, "WEBHOOK_PORT") or "8080"
+    if not raw_port.isdigit() or not 1 <= int(raw_port) <= 65535:
+        raise ConfigError(f"WEBHOOK_PORT must be a port number, not {raw_port!r}")
+
     raw_days = _env(environ, "RETENTION_DAYS") or "365"
     if not raw_days.isdigit() or not 30 <= int(raw_days) <= 3650:
         raise ConfigError(f"RETENTION_DAYS must be a whole number of days from 30 to 3650, not {raw_days!r}")
@@ -145,6 +161,10 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         tick_seconds=tick,
         outbox_lease_seconds=lease,
         database_schema=schema,
+        webhook_secret=secret,
+        webhook_url=webhook_url,
+        webhook_listen=_env(environ, "WEBHOOK_LISTEN") or "127.0.0.1",
+        webhook_port=int(raw_port),
     )
 
 

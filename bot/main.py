@@ -29,7 +29,9 @@ async def prepare_database(settings: Settings, *, seed: bool = True) -> Database
     return db
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, *, webhook: bool = False) -> int:
+    if webhook:
+        return run_webhook(settings)
     if not settings.telegram_bot_token:
         from bot.console import run_console
 
@@ -74,4 +76,40 @@ def run_polling(settings: Settings) -> int:
     app.post_init = post_init
     app.post_shutdown = post_shutdown
     app.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0
+
+
+def run_webhook(settings: Settings) -> int:
+    """Serve Telegram's webhook posts (one process per bot token); needs the token and WEBHOOK_SECRET."""
+    from bot.app import build_application, start_background_jobs
+    from bot.webhook import serve
+    from handlers import set_commands
+
+    if not settings.telegram_bot_token or not settings.webhook_secret:
+        print("guardian-bot: webhook mode needs TELEGRAM_BOT_TOKEN and WEBHOOK_SECRET", file=sys.stderr)
+        return 2
+
+    async def go() -> None:
+        await (await prepare_database(settings)).dispose()
+        db = Database(settings.database_url, schema=settings.database_schema)
+        app = build_application(settings, db)
+
+        async def started(application) -> None:  # type: ignore[no-untyped-def]
+            await set_commands(application.bot)
+            start_background_jobs(application)
+
+        try:
+            await serve(
+                app,
+                db,
+                secret=settings.webhook_secret or "",
+                public_url=settings.webhook_url,
+                host=settings.webhook_listen,
+                port=settings.webhook_port,
+                on_started=started,
+            )
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
     return 0

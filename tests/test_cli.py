@@ -49,6 +49,9 @@ def env(tmp_path: Path) -> dict[str, str]:
         ("RETENTION_DAYS", "7", "RETENTION_DAYS must be a whole number of days from 30 to 3650"),
         ("TICK_SECONDS", "fast", "TICK_SECONDS must be a number of seconds from 0.1 to 60"),
         ("OUTBOX_LEASE_SECONDS", "0", "OUTBOX_LEASE_SECONDS must be a number of seconds from 2 to 600"),
+        ("WEBHOOK_SECRET", "short", "WEBHOOK_SECRET must be 16 to 256 characters"),
+        ("WEBHOOK_URL", "http://bot.example.org", "WEBHOOK_URL must start with https://"),
+        ("WEBHOOK_PORT", "eighty", "WEBHOOK_PORT must be a port number"),
     ],
 )
 def test_a_wrong_setting_is_one_clear_line_and_exit_2(env: dict[str, str], name: str, value: str, message: str) -> None:
@@ -187,3 +190,9 @@ def test_contacts_import_reports_bad_rows_and_imports_nothing(env: dict[str, str
     assert "nothing was imported" in result.stderr
     after = cli("admin", "contacts", "export", env=env).stdout
     assert after == before and "gx-test" not in after
+
+
+def test_webhook_mode_needs_its_secret(env: dict[str, str]) -> None:
+    result = cli("run", "--webhook", env={**env, "TELEGRAM_BOT_TOKEN": "123456:ABCDEF"})
+    assert result.returncode == 2
+    assert "webhook mode needs TELEGRAM_BOT_TOKEN and WEBHOOK_SECRET" in result.stderr

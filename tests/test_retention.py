@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from sqlalchemy import select
 
 from bot.app import housekeeping
-from db.models import CaseEvent, Concern, ConcernAttachment
+from db.models import CaseEvent, Concern, ConcernAttachment, Outbox
 from db.session import Database
 from tests.harness import Harness
 from tests.test_concerns import T0, VILLAGE, at, caseworker_on, family
@@ -62,3 +62,8 @@ async def test_resolved_concerns_lose_their_free_text_after_a_year(bot: Harness,
     # The caseworker's timeline still opens.
     await bot.send(director.who, "/cases")
     assert not bot.errors
+    # Delivered messages lost their words after 30 days (they quoted the report); the rows and keys stay.
+    async with db.transaction() as s:
+        payloads = (await s.scalars(select(Outbox.payload).where(Outbox.status == "sent"))).all()
+    assert payloads and all(p == {"purged": True} for p in payloads)
+    assert "belt" not in repr(payloads)

@@ -235,3 +235,18 @@ def backoff(attempts: int) -> timedelta:
     """Delay before retry number `attempts` (1-based): 2s, 4s, 8s, ... capped at 10 minutes."""
     exponent = min(max(attempts, 1) - 1, 16)  # bounded so huge attempt counts cannot overflow
     return min(BACKOFF_BASE * 2**exponent, BACKOFF_CAP)
+
+
+SENT_TEXT_KEPT = timedelta(days=30)
+
+
+async def purge_sent_text(session: AsyncSession, *, before: datetime) -> int:
+    """Messages delivered before `before` lose their words and buttons (they may name a child or quote a
+    report); the row stays, so its dedupe key still stops a second send."""
+    result = await session.execute(
+        update(Outbox)
+        .where(Outbox.status.in_(("sent", "failed", "unreachable")), Outbox.created_at < before)
+        .where(Outbox.payload["purged"].as_boolean().is_(None))  # not yet: each row is rewritten once
+        .values(payload={"purged": True})
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ console: install catalogs
 
 # Benchmarks print their figures and write bench/results/latest.json (not part of `make test`).
 bench: install catalogs
-	$(BIN)/python -m bench.retrieval
+	$(BIN)/python -m bench
 
 check: install catalogs
 	$(BIN)/guardian-bot check

@@ -19,35 +19,6 @@ from handlers.common import Ctx, esc, expired, load, say, show, small_int
 FLOW = "ask"
 END = ConversationHandler.END
 TYPING = "ask.typing"
-MIN_WORDS = 2  # characters (Chinese) or words (English) left after the filler: less is not a question yet
-FILLER_ZH = (
-    "请问",
-    "我想问",
-    "问一下",
-    "一下",
-    "你好",
-    "您好",
-    "谢谢",
-    "怎么办",
-    "怎么",
-    "什么",
-    "孩子",
-    "吗",
-    "呢",
-    "啊",
-    "了",
-    "的",
-)
-
-
-def too_vague(text: str) -> bool:
-    cleaned = retrieval.normalise(text)
-    if retrieval.language_of(cleaned) == "zh_Hans":
-        for word in FILLER_ZH:
-            cleaned = cleaned.replace(word, "")
-        return len(cleaned.replace(" ", "")) < MIN_WORDS
-    words = [w for w in cleaned.split() if w not in retrieval.COMMON_WORDS and len(w) > 2]
-    return len(words) < MIN_WORDS
 
 
 async def on_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
@@ -74,7 +45,7 @@ async def on_text(c: Ctx) -> None:
     if len(text) > questions.TEXT_MAX:
         await say(c, c._("That is too long. Please use at most {n} characters.").format(n=questions.TEXT_MAX))
         return
-    if too_vague(text):
+    if retrieval.too_vague(text):
         await say(c, c._("Please tell me a little more: what is happening, and how old is the child?"))
         return
     hits = retrieval.search(text)

@@ -3,7 +3,6 @@ either side says whether a call happened. Every time is shown in the reader's ow
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,7 +23,7 @@ from bot.services import call_policy, calls, contact, drafts, people, recurrence
 from bot.services import household as households
 from bot.services import validate as check
 from bot.services.errors import Invalid, NotAllowed
-from handlers.common import BACK, Ctx, draft_of, esc, expired, load, remember, say, show
+from handlers.common import BACK, Ctx, draft_of, esc, expired, load, remember, say, show, stale_guard
 
 FLOW = "calls"
 END = ConversationHandler.END
@@ -75,6 +74,18 @@ async def _draft(c: Ctx) -> dict[str, object]:
 def _arg(c: Ctx) -> str:
     assert c.query is not None and c.query.data is not None
     return c.query.data.rsplit(":", 1)[-1]
+
+
+async def _parent_starts(c: Ctx, state: str, **values: object) -> bool:
+    """Parent-only steps: refuse anyone else; for a parent, a fresh draft at `state`."""
+    member = await _member(c)
+    if member is None or member.kind != "parent":
+        await expired(c)
+        return False
+    async with c.rt.db.transaction() as session:
+        await drafts.clear(session, c.person.id, FLOW)
+    await _remember(c, state, **values)
+    return True
 
 
 async def _member(c: Ctx) -> households.MemberView | None:
@@ -251,14 +262,8 @@ async def on_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int |
 
 async def on_new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int | None:
     c = await load(update, context)
-    member = await _member(c)
-    if member is None or member.kind != "parent":
-        await expired(c)
+    if not await _parent_starts(c, DAYS, mode=_arg(c), days=[]):
         return None
-    mode = _arg(c)
-    async with c.rt.db.transaction() as session:
-        await drafts.clear(session, c.person.id, FLOW)
-    await _remember(c, DAYS, mode=mode, days=[])
     if not c.person.timezone_chosen:
         return await ask_zone(c)
     return await _first_step(c)
@@ -292,13 +297,8 @@ async def on_move(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | i
 
 async def on_zone_entry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int | None:
     c = await load(update, context)
-    member = await _member(c)
-    if member is None or member.kind != "parent":
-        await expired(c)
+    if not await _parent_starts(c, ZONE, mode="zone"):
         return None
-    async with c.rt.db.transaction() as session:
-        await drafts.clear(session, c.person.id, FLOW)
-    await _remember(c, ZONE, mode="zone")
     return await ask_zone(c)
 
 
@@ -670,13 +670,8 @@ async def on_tell(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | N
 
 async def on_visit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int | None:
     c = await load(update, context)
-    member = await _member(c)
-    if member is None or member.kind != "parent":
-        await expired(c)
+    if not await _parent_starts(c, VISIT_FROM, mode="visit"):
         return None
-    async with c.rt.db.transaction() as session:
-        await drafts.clear(session, c.person.id, FLOW)
-    await _remember(c, VISIT_FROM, mode="visit")
     await show(c, c._("🏠 From which day are you home? Type a date like 1-20."))
     return VISIT_FROM
 
@@ -866,27 +861,15 @@ async def on_wrong_kind(update: Update, context: ContextTypes.DEFAULT_TYPE) -> s
     return await STEPS[state](c)
 
 
-def fresh(
-    callback: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[object]],
-) -> Callable[..., Awaitable[object]]:
-    """A step answered more than a day after it was asked starts again from the calls screen."""
+async def _stale(c: Ctx) -> None:
+    if await _member(c) is None:
+        await expired(c)
+        return
+    await say(c, c._("That was a while ago, so let us start again."))
+    await show_calls(c, new_message=True)
 
-    async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
-        c = await load(update, context)
-        async with c.rt.db.transaction() as session:
-            age = await drafts.age(session, c.person.id, FLOW)
-        if age is None or age > drafts.TTL:
-            async with c.rt.db.transaction() as session:
-                await drafts.clear(session, c.person.id, FLOW)
-            if await _member(c) is None:
-                await expired(c)
-                return END
-            await say(c, c._("That was a while ago, so let us start again."))
-            await show_calls(c, new_message=True)
-            return END
-        return await callback(update, context)
 
-    return guarded
+fresh = stale_guard(FLOW, _stale)
 
 
 def build(

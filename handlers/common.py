@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, ConversationHandler
 
 from bot.i18n import N_, Tr, catalog_key
 from bot.runtime import Runtime
@@ -99,6 +99,33 @@ async def draft_of(c: Ctx, flow: str) -> dict[str, object]:
 
     async with c.rt.db.transaction() as session:
         return await drafts.get(session, c.person.id, flow)
+
+
+Step = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[object]]
+
+
+def stale_guard(flow: str, on_stale: Callable[[Ctx], Awaitable[None]]) -> Callable[[Step], Step]:
+    """A step answered more than a day after it was asked is not taken: `on_stale` shows where to go instead.
+
+    Someone who stopped at "Tell us what happened" and writes a week later about something else must not
+    have that message filed as a description.
+    """
+
+    from bot.services import drafts
+
+    def wrap(callback: Step) -> Step:
+        async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+            c = await load(update, context)
+            async with c.rt.db.transaction() as session:
+                fresh = await drafts.is_fresh(session, c.person.id, flow)
+            if not fresh:
+                await on_stale(c)
+                return ConversationHandler.END
+            return await callback(update, context)
+
+        return guarded
+
+    return wrap
 
 
 def small_int(text: str) -> int | None:

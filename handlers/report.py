@@ -6,8 +6,6 @@ at it and by when. When the child may be in danger the emergency numbers come fi
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from telegram import Update
 from telegram.ext import (
     BaseHandler,
@@ -25,7 +23,7 @@ from bot.services import areas, concerns, drafts, triage
 from bot.services import household as households
 from bot.services.errors import NotAllowed
 from handlers import cases, menu
-from handlers.common import BACK, Ctx, draft_of, esc, expired, load, remember, say, show, small_int
+from handlers.common import BACK, Ctx, draft_of, esc, expired, load, remember, say, show, small_int, stale_guard
 
 FLOW = "report"
 END = ConversationHandler.END
@@ -491,29 +489,13 @@ async def on_wrong_kind(update: Update, context: ContextTypes.DEFAULT_TYPE) -> s
     return END
 
 
-def fresh(
-    callback: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[object]],
-) -> Callable[..., Awaitable[object]]:
-    """A step answered more than a day after it was asked starts again from the menu.
+async def _stale(c: Ctx) -> None:
+    await menu.say_then_menu(
+        c, c._("That report was started a while ago and was not sent. If you are still worried, start again.")
+    )
 
-    Someone who stopped at "Tell us what happened" and writes a week later about something else must not
-    have that message filed as a description.
-    """
 
-    async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
-        c = await load(update, context)
-        async with c.rt.db.transaction() as session:
-            age = await drafts.age(session, c.person.id, FLOW)
-        if age is None or age > drafts.TTL:
-            async with c.rt.db.transaction() as session:
-                await drafts.clear(session, c.person.id, FLOW)
-            await menu.say_then_menu(
-                c, c._("That report was started a while ago and was not sent. If you are still worried, start again.")
-            )
-            return END
-        return await callback(update, context)
-
-    return guarded
+fresh = stale_guard(FLOW, _stale)
 
 
 async def on_case_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -5,6 +5,7 @@ Pure: read and checked once per process (`guardian-bot check` validates it too),
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -15,7 +16,9 @@ from typing import Any
 from bot.paths import CONTENT_DIR
 from bot.services import quiet
 from bot.services.recurrence import WEEKDAYS
+from db.models import User
 
+log = logging.getLogger(__name__)
 DEFAULT_POLICY = CONTENT_DIR / "calls" / "policy.toml"
 _KEYS = frozenset(
     {
@@ -122,6 +125,16 @@ def _time(raw: Any, key: str, problems: list[str]) -> time:
 @cache
 def policy() -> CallPolicy:
     return load_policy()
+
+
+def quiet_hours_of(user: User, rules: CallPolicy | None = None) -> quiet.QuietHours:
+    """The person's own quiet hours, or the policy's default (also when theirs cannot be read)."""
+    if user.quiet_hours:
+        try:
+            return quiet.parse(user.quiet_hours)
+        except ValueError:
+            log.warning("person %s has unreadable quiet hours; the default applies", user.id)
+    return (rules or policy()).quiet_hours
 
 
 def wait(hours: quiet.QuietHours, zone: str, now: datetime) -> timedelta | None:

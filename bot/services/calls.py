@@ -23,6 +23,7 @@ from bot.services import call_policy, contact, outbox, prompts, quiet, recurrenc
 from bot.services import household as households
 from bot.services.errors import Invalid, NotAllowed
 from db.models import CallOccurrence, CallProposal, CallSchedule, Child, HomeVisit, Membership, User
+from db.session import skip_locked
 from db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -260,7 +261,7 @@ async def quiet_clash(
     out: list[str] = []
     for person, relation in people:
         local = start.astimezone(ZoneInfo(person.timezone)).time().replace(tzinfo=None)
-        if quiet.overlaps(quiet_hours_of(person, policy), local, minutes):
+        if quiet.overlaps(call_policy.quiet_hours_of(person, policy), local, minutes):
             out.append(relation)
     return out
 
@@ -483,13 +484,6 @@ async def tick(session: AsyncSession, *, now: datetime | None = None, limit: int
     return ids
 
 
-def _locked(session: AsyncSession, query):  # type: ignore[no-untyped-def]
-    # Two dispatchers never take the same rows (PostgreSQL); SQLite serialises writers anyway.
-    if session.get_bind().dialect.name == "postgresql":
-        return query.with_for_update(skip_locked=True)
-    return query
-
-
 async def _materialise(session: AsyncSession, now: datetime, policy: call_policy.CallPolicy, limit: int) -> list[int]:
     horizon = now + policy.parent_lead
     query = (
@@ -500,7 +494,7 @@ async def _materialise(session: AsyncSession, now: datetime, policy: call_policy
         .order_by(CallSchedule.next_due_at)
         .limit(limit)
     )
-    for schedule in (await session.scalars(_locked(session, query))).all():
+    for schedule in (await session.scalars(skip_locked(session, query))).all():
         try:
             async with session.begin_nested():
                 await _advance(session, schedule, now, horizon)
@@ -599,13 +593,13 @@ async def _remind(session: AsyncSession, now: datetime, policy: call_policy.Call
         .limit(limit)
     )
     parents = base.where(CallOccurrence.parent_reminded_at.is_(None), CallOccurrence.due_at <= now + policy.parent_lead)
-    for occurrence in (await session.scalars(_locked(session, parents))).all():
+    for occurrence in (await session.scalars(skip_locked(session, parents))).all():
         occurrence.parent_reminded_at = now
         ids += await _remind_parent(session, occurrence, now)
     carers = base.where(
         CallOccurrence.guardian_reminded_at.is_(None), CallOccurrence.due_at <= now + policy.guardian_lead
     )
-    for occurrence in (await session.scalars(_locked(session, carers))).all():
+    for occurrence in (await session.scalars(skip_locked(session, carers))).all():
         occurrence.guardian_reminded_at = now
         ids += await _remind_carers(session, occurrence, now)
     return ids
@@ -700,13 +694,13 @@ async def _ask(session: AsyncSession, now: datetime, policy: call_policy.CallPol
         .limit(limit)
     )
     ids: list[int] = []
-    for occurrence in (await session.scalars(_locked(session, query))).all():
+    for occurrence in (await session.scalars(skip_locked(session, query))).all():
         schedule = await session.get_one(CallSchedule, occurrence.schedule_id)
         parent = await session.get(User, schedule.parent_user_id)
         if parent is None:
             occurrence.asked_at = now
             continue
-        if quiet.is_quiet(quiet_hours_of(parent, policy), parent.timezone, now):
+        if quiet.is_quiet(call_policy.quiet_hours_of(parent, policy), parent.timezone, now):
             continue  # asked when their quiet hours end
         occurrence.asked_at = now
         tr = Tr(parent.locale, parent.timezone)
@@ -730,16 +724,7 @@ async def _ask(session: AsyncSession, now: datetime, policy: call_policy.CallPol
 
 def polite(user: User, now: datetime) -> timedelta | None:
     """How long a message that can wait must wait for this person: until their quiet hours end, or not at all."""
-    return call_policy.wait(quiet_hours_of(user, call_policy.policy()), user.timezone, now)
-
-
-def quiet_hours_of(user: User, policy: call_policy.CallPolicy) -> quiet.QuietHours:
-    if user.quiet_hours:
-        try:
-            return quiet.parse(user.quiet_hours)
-        except ValueError:
-            log.warning("person %s has unreadable quiet hours; the default applies", user.id)
-    return policy.quiet_hours
+    return call_policy.wait(call_policy.quiet_hours_of(user, call_policy.policy()), user.timezone, now)
 
 
 # --- telling the carers --------------------------------------------------------------------------------

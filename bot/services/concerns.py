@@ -23,6 +23,7 @@ from bot.services.caseworker import PostView
 from bot.services.directory import Entry
 from bot.services.errors import Invalid, NotAllowed
 from db.models import Area, AuditEvent, CaseEvent, CaseworkerPost, Child, Concern, ConcernAttachment, User
+from db.session import skip_locked
 from db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -398,9 +399,7 @@ async def escalate_due(
         .order_by(Concern.ack_due_at)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        # Two workers never climb the same concern twice.
-        query = query.with_for_update(skip_locked=True)
+    query = skip_locked(session, query)
     ids: list[int] = []
     for concern in (await session.scalars(query)).all():
         try:
@@ -1075,8 +1074,7 @@ async def follow_up_due(session: AsyncSession, *, now: datetime | None = None, l
         .order_by(Concern.follow_up_at)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = skip_locked(session, query)
     ids: list[int] = []
     for concern in (await session.scalars(query)).all():
         holder = await session.get(User, concern.acknowledged_by_user_id) if concern.acknowledged_by_user_id else None

@@ -18,6 +18,7 @@ from bot import labels
 from bot.i18n import Tr
 from bot.services import call_policy, outbox, quiet, recurrence, welfare
 from db.models import CallOccurrence, CallSchedule, Child, ContactWatch, Membership, User
+from db.session import skip_locked
 
 BOOK = "menu:calls"
 AT_HAND = timedelta(hours=3)  # a call this close (ahead, or just held and not answered for) holds a nudge back
@@ -81,14 +82,13 @@ async def tick(session: AsyncSession, *, now: datetime, limit: int = 200) -> lis
     query = (
         select(ContactWatch).where(ContactWatch.next_check_at <= now).order_by(ContactWatch.next_check_at).limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)  # two dispatchers never take the same row
+    query = skip_locked(session, query)
     ids: list[int] = []
     for row in (await session.scalars(query)).all():
         parent = await session.get(User, row.parent_user_id)
         if parent is None:
             continue
-        hours = _quiet(parent, policy)
+        hours = call_policy.quiet_hours_of(parent, policy)
         if quiet.is_quiet(hours, parent.timezone, now):
             row.next_check_at = quiet.next_allowed(hours, parent.timezone, now)  # the morning
             continue
@@ -107,13 +107,6 @@ def _step_due(row: ContactWatch, now: datetime, policy: call_policy.CallPolicy) 
     silent = now - (row.last_contact_at or row.since)
     due = [d for d in policy.nudge_days if silent >= timedelta(days=d) and d > row.level]
     return max(due) if due else None  # after a long outage, the highest step only: one message, not three
-
-
-def _quiet(user: User, policy: call_policy.CallPolicy) -> quiet.QuietHours:
-    try:
-        return quiet.parse(user.quiet_hours) if user.quiet_hours else policy.quiet_hours
-    except ValueError:
-        return policy.quiet_hours
 
 
 async def _children(session: AsyncSession, household_id: int) -> list[Child]:
@@ -215,7 +208,7 @@ async def _tell_carers(session: AsyncSession, row: ContactWatch, now: datetime, 
             "{parent} has not had a video call with the children for two weeks. If the children miss them, you could "
             "help them send a voice message."
         ).format(parent=labels.relation(tr, relation or "other"))
-        hours = _quiet(carer, call_policy.policy())
+        hours = call_policy.quiet_hours_of(carer)
         new_id = await outbox.enqueue(
             session,
             user_id=carer.id,

@@ -48,6 +48,15 @@ async def age(session: AsyncSession, user_id: int, flow: str, now: datetime | No
     return None if updated is None else (now or utcnow()) - updated
 
 
+async def is_fresh(session: AsyncSession, user_id: int, flow: str) -> bool:
+    """A flow under way and touched within TTL; a stale one is cleared, so its answers are not taken up again."""
+    current = await age(session, user_id, flow)
+    if current is not None and current <= TTL:
+        return True
+    await clear(session, user_id, flow)
+    return False
+
+
 async def purge_stale(session: AsyncSession, now: datetime | None = None) -> int:
     """Delete drafts untouched for longer than TTL (they may hold nicknames and names)."""
     result = await session.execute(delete(Draft).where(Draft.updated_at < (now or utcnow()) - TTL))

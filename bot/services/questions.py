@@ -20,6 +20,7 @@ from bot.services import areas, caseworker, outbox
 from bot.services.caseworker import PostView
 from bot.services.errors import Invalid, NotAllowed
 from db.models import AuditEvent, CaseworkerPost, Question, User
+from db.session import skip_locked
 
 ANSWER_WITHIN = timedelta(hours=48)
 TEXT_MAX = 1000
@@ -216,8 +217,7 @@ async def escalate_due(session: AsyncSession, *, now: datetime, limit: int = 100
         .order_by(Question.due_at)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = skip_locked(session, query)
     ids: list[int] = []
     for question in (await session.scalars(query)).all():
         question.level, question.due_at = "township", None

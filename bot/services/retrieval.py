@@ -35,6 +35,27 @@ COMMON_WORDS = frozenset(
 )
 
 
+MIN_WORDS = 2  # characters (Chinese) or words (English) left after the filler: less is not a question yet
+FILLER_ZH = (
+    "请问",
+    "我想问",
+    "问一下",
+    "一下",
+    "你好",
+    "您好",
+    "谢谢",
+    "怎么办",
+    "怎么",
+    "什么",
+    "孩子",
+    "吗",
+    "呢",
+    "啊",
+    "了",
+    "的",
+)
+
+
 @dataclass(frozen=True)
 class Hit:
     kind: str  # faq | tip
@@ -111,3 +132,14 @@ def language_of(text: str) -> str:
 
 def search(question: str, limit: int = 3) -> list[Hit]:
     return index(language_of(question)).search(question, limit)
+
+
+def too_vague(text: str) -> bool:
+    """ "Hello", "谢谢", "孩子怎么办": nothing to search for yet; the person is asked for a little more."""
+    cleaned = normalise(text)
+    if language_of(cleaned) == "zh_Hans":
+        for word in FILLER_ZH:
+            cleaned = cleaned.replace(word, "")
+        return len(cleaned.replace(" ", "")) < MIN_WORDS
+    words = [w for w in cleaned.split() if w not in COMMON_WORDS and len(w) > 2]
+    return len(words) < MIN_WORDS

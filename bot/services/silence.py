@@ -17,6 +17,7 @@ from bot import labels
 from bot.i18n import Tr
 from bot.services import call_policy, outbox, quiet, welfare
 from db.models import CallOccurrence, Membership, SilenceWatch, User
+from db.session import skip_locked
 
 WELL = "sl:well"
 HELP = "sl:help"
@@ -41,8 +42,7 @@ async def tick(session: AsyncSession, *, now: datetime, limit: int = 200) -> lis
         .order_by(SilenceWatch.stage_at)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True, of=SilenceWatch)
+    due = skip_locked(session, due, of=SilenceWatch)
     for watch in (await session.scalars(due)).all():
         carer = await session.get(User, watch.guardian_user_id)
         if carer is None or _seen(carer) > watch.stage_at:
@@ -79,9 +79,7 @@ async def tick(session: AsyncSession, *, now: datetime, limit: int = 200) -> lis
         )
     ).all()
     for carer, household_id in quiet_ones:
-        if quiet.is_quiet(
-            policy.quiet_hours if not carer.quiet_hours else quiet.parse(carer.quiet_hours), carer.timezone, now
-        ):
+        if quiet.is_quiet(call_policy.quiet_hours_of(carer, policy), carer.timezone, now):
             continue
         watch = SilenceWatch(household_id=household_id, guardian_user_id=carer.id, stage="asked", stage_at=now)
         try:

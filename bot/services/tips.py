@@ -18,10 +18,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Tr
-from bot.services import call_policy, library, outbox, quiet, recurrence
+from bot.services import call_policy, library, outbox, recurrence
 from bot.services import household as households
 from bot.services.errors import Invalid, NotAllowed
 from db.models import Child, Membership, TipDelivery, TipFeedback, TipSubscription, User
+from db.session import skip_locked
 from db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -209,8 +210,7 @@ async def tick(session: AsyncSession, *, now: datetime | None = None, limit: int
         .order_by(TipSubscription.next_due_at)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = skip_locked(session, query)
     ids: list[int] = []
     policy = call_policy.policy()
     for sub in (await session.scalars(query)).all():
@@ -234,7 +234,7 @@ async def tick(session: AsyncSession, *, now: datetime | None = None, limit: int
         if tip is None:
             continue
         tr = Tr(user.locale, user.timezone)
-        hours = quiet.parse(user.quiet_hours) if user.quiet_hours else policy.quiet_hours
+        hours = call_policy.quiet_hours_of(user, policy)
         new_id = await outbox.enqueue(
             session,
             user_id=user.id,

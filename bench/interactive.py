@@ -426,7 +426,7 @@ async def count(db: Database, query: Any) -> int:
 
 async def open_database(backend: str, workdir: Path, pg_url: str) -> Database:
     if backend == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{workdir / 'interactive.db'}")
+        db = Database(f"sqlite+inline:///{workdir / 'interactive.db'}")
     else:
         schema = f"bench_interactive_{os.getpid()}"
         db = Database(normalise_database_url(pg_url), schema=schema)

@@ -99,7 +99,7 @@ async def fresh_place(backend: str, pg_url: str, tag: str) -> Place:
     """A new, migrated database: a SQLite file in a temporary directory, or a new PostgreSQL schema."""
     if backend == "sqlite":
         tmp = tempfile.TemporaryDirectory(prefix=f"bench-{tag}-")
-        place = Place(backend, f"sqlite+aiosqlite:///{Path(tmp.name) / 'bench.db'}", tmpdir=tmp)
+        place = Place(backend, f"sqlite+inline:///{Path(tmp.name) / 'bench.db'}", tmpdir=tmp)
     else:
         schema = f"bench_{tag}_{os.getpid()}_{next(_schemas)}"
         place = Place(backend, normalise_database_url(pg_url), schema)

@@ -16,7 +16,7 @@ from bot.dispatcher import Dispatcher
 from bot.persistence import SqlConversationPersistence
 from bot.ratelimit import RateLimiter
 from bot.runtime import Runtime
-from bot.services import calls, concerns, contact, notify, questions, silence, tips
+from bot.services import calls, concerns, contact, notify, questions, silence, tip_views, tips
 from bot.services.housekeeping import purge
 from bot.throttle import Gatekeeper
 from db.session import Database
@@ -65,6 +65,11 @@ def build_application(
     )
     handlers.register(app)
     app.add_error_handler(_log_error)
+
+    async def post_stop(application: Application) -> None:  # type: ignore[type-arg]
+        await write_waiting(application.bot_data[Runtime.KEY])
+
+    app.post_stop = post_stop
     return app
 
 
@@ -99,6 +104,13 @@ def start_background_jobs(app: Application) -> None:  # type: ignore[type-arg]
         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
     )
     app.job_queue.run_repeating(
+        flush_memory,
+        interval=tip_views.FLUSH_SECONDS,
+        first=tip_views.FLUSH_SECONDS,
+        name="write-waiting",
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
+    )
+    app.job_queue.run_repeating(
         housekeeping,
         interval=HOUSEKEEPING_SECONDS,
         first=HOUSEKEEPING_SECONDS,
@@ -121,6 +133,7 @@ async def concerns_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
 async def calls_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Call reminders and questions, the contact watch (nudges, weekly summaries) and the carer-silence watch."""
     rt: Runtime = context.application.bot_data[Runtime.KEY]
+    await rt.identities.flush_seen(rt.db)  # the silence watch reads signs of life
     async with rt.db.transaction() as session:
         ids = await calls.tick(session, now=rt.clock())
         ids += await contact.tick(session, now=rt.clock())
@@ -137,9 +150,20 @@ async def warm_retrieval(context: ContextTypes.DEFAULT_TYPE) -> None:
         await loop.run_in_executor(None, retrieval.index, locale)
 
 
+async def write_waiting(rt: Runtime) -> None:
+    """What handlers batch in memory reaches the database: browsed tips, signs of life."""
+    await rt.tip_views.flush()
+    await rt.identities.flush_seen(rt.db)
+
+
+async def flush_memory(context: ContextTypes.DEFAULT_TYPE) -> None:
+    await write_waiting(context.application.bot_data[Runtime.KEY])
+
+
 async def tips_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Tips by message that are due, and questions unanswered for 48 hours moving to the township."""
     rt: Runtime = context.application.bot_data[Runtime.KEY]
+    await rt.tip_views.flush()  # so a tip just browsed is not sent by message too
     async with rt.db.transaction() as session:
         ids = await tips.tick(session, now=rt.clock())
         ids += await questions.escalate_due(session, now=rt.clock())

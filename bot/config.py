@@ -60,7 +60,7 @@ class Settings:
 
 
 def default_database_url() -> str:
-    return f"sqlite+aiosqlite:///{VAR_DIR / 'guardian.db'}"
+    return f"sqlite+inline:///{VAR_DIR / 'guardian.db'}"
 
 
 def _env(environ: dict[str, str], name: str) -> str | None:
@@ -169,13 +169,16 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
 
 
 def normalise_database_url(url: str) -> str:
-    """Accept the usual spellings and pick the async driver the project ships."""
+    """Accept the usual spellings and pick the async driver the project ships.
+
+    SQLite runs on the loop's thread (`sqlite+inline`, db/sqlite_inline.py); `sqlite+aiosqlite://` given in
+    full keeps aiosqlite's worker thread (for a database on a slow or network disk, where a commit may block)."""
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
         return "postgresql+asyncpg://" + url[len("postgresql://") :]
     if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
-    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        return "sqlite+inline:///" + url[len("sqlite:///") :]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+inline://", "sqlite+aiosqlite://")):
         return url
     raise ConfigError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")

@@ -2,13 +2,18 @@
 
 Claim in one short transaction, send outside any transaction, record each outcome in its own short
 transaction. Retries are the outbox's job, not the rate limiter's: a 429 puts the row back due after
-`retry_after`, network errors and 5xx back off exponentially, 400 fails for good and 403 marks the
-person unreachable and calls `on_unreachable` (escalation). Logs carry ids, kinds and error class
-names only, never message text or names.
+`retry_after` (counted from when the 429 came), network errors and 5xx back off exponentially, 400 fails
+for good and 403 marks the person unreachable and calls `on_unreachable` (escalation). Logs carry ids,
+kinds and error class names only, never message text or names.
+
+Pacing is the rate limiter's (bot/ratelimit.py): routine rows go in its bulk lane, evenly spaced under
+Telegram's overall limit; rows that put a concern in front of a caseworker or an administrator go in its
+urgent lane, ahead of everything else, and are claimed before any routine backlog.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -20,7 +25,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import ExtBot, JobQueue
 
-from bot.ratelimit import NO_RETRIES, RateLimiter
+from bot.ratelimit import NO_RETRIES, URGENT, RateLimiter
 from bot.services import outbox
 from bot.services.outbox import OutboxItem
 from db.session import Database
@@ -28,7 +33,12 @@ from db.types import utcnow
 
 log = logging.getLogger(__name__)
 
-MAX_TICK_ROUNDS = 20  # bound on back-to-back full batches in one tick, so a tick always ends
+# A concern reaching someone who must act on it: sent ahead of tips, reminders and summaries.
+URGENT_KINDS = frozenset(
+    {"concern.notify", "concern.media", "concern.admins", "concern.moved_up", "concern.more", "concern.transfer"}
+)
+WAKE_MARGIN = timedelta(milliseconds=100)  # a row due this close to the next tick is left to that tick
+MIN_WAIT = 0.05  # seconds
 
 
 class Dispatcher:
@@ -46,16 +56,20 @@ class Dispatcher:
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
         self.on_unreachable = on_unreachable
+        self.interval: float | None = None  # the tick's period, once scheduled
 
     async def deliver(self, ids: list[int]) -> None:
         """Send rows a handler just committed (those already due). Never raises: the tick retries."""
-        if not ids:
-            return
         try:
-            now = utcnow()
-            async with self.db.transaction() as session:
-                items = await outbox.claim(session, now=now, limit=len(ids), lease_seconds=self.lease_seconds, ids=ids)
-            await self._send_all(items, now)
+            # A batch at a time, so a long list never outlives its lease (and is not handed to the tick).
+            for start in range(0, len(ids), self.batch_size):
+                chunk = ids[start : start + self.batch_size]
+                now = utcnow()
+                async with self.db.transaction() as session:
+                    items = await outbox.claim(
+                        session, now=now, limit=len(chunk), lease_seconds=self.lease_seconds, ids=chunk
+                    )
+                await self._send_all(items, now)
         except Exception as exc:  # the handler's change is committed; a failure here must not undo its reply
             log.error("outbox deliver of %d rows failed: %s", len(ids), type(exc).__name__)
 
@@ -63,20 +77,35 @@ class Dispatcher:
         """Claim one batch of due rows and deliver it; returns how many rows were claimed."""
         now = now or utcnow()
         async with self.db.transaction() as session:
-            items = await outbox.claim(session, now=now, limit=self.batch_size, lease_seconds=self.lease_seconds)
+            items = await outbox.claim(
+                session, now=now, limit=self.batch_size, lease_seconds=self.lease_seconds, first_kinds=URGENT_KINDS
+            )
         await self._send_all(items, now)
         return len(items)
 
     async def tick(self, context: Any) -> None:
-        """JobQueue callback: drain due rows, a batch at a time, while batches come back full."""
+        """JobQueue callback: drain every due row; then, once scheduled, wait for rows falling due before
+        the next tick (a 429's `retry_after`, a backoff) and send them on time rather than at that tick."""
+        application = getattr(context, "application", None)
+        next_tick = utcnow() + timedelta(seconds=self.interval or 0)
         try:
-            for _ in range(MAX_TICK_ROUNDS):
-                if await self.run_due() < self.batch_size:
-                    break
+            while application is None or application.running:
+                if await self.run_due():
+                    continue  # a short batch may only mean another dispatcher took the rest: look again
+                if self.interval is None:
+                    return
+                async with self.db.transaction() as session:
+                    due = await outbox.next_due(session)
+                now = utcnow()
+                if due is None or max(due, now) >= next_tick - WAKE_MARGIN:
+                    return
+                # At least a moment: a due row can be unclaimable for a while (locked by another dispatcher).
+                await asyncio.sleep(max(MIN_WAIT, (due - now).total_seconds()))
         except Exception as exc:  # next tick tries again; leases recover anything half-done
             log.error("outbox tick failed: %s", type(exc).__name__)
 
     def schedule(self, job_queue: JobQueue[Any], interval: float) -> None:
+        self.interval = interval
         job_queue.run_repeating(
             self.tick,
             interval=interval,
@@ -91,6 +120,10 @@ class Dispatcher:
         # Stop using the lease well before it expires; otherwise another dispatcher could reclaim a
         # row this one is about to send and the person would get it twice.
         deadline = monotonic() + self.lease_seconds / 2
+        started = utcnow()
+        # Urgent rows first; otherwise oldest first, so one chat's messages keep their order.
+        items = sorted(items, key=lambda item: (item.kind not in URGENT_KINDS, item.id))
+        waiting: dict[int, datetime] = {}  # chat id -> due again (that chat answered 429 in this batch)
         for index, item in enumerate(items):
             if monotonic() > deadline:
                 async with self.db.transaction() as session:
@@ -98,16 +131,25 @@ class Dispatcher:
                         await outbox.release(session, rest.id, attempt=rest.attempts)
                 log.warning("outbox lease running out; released %d rows", len(items) - index)
                 return
-            await self._send_one(item, now)
+            if item.chat_id in waiting:
+                # Telegram just told this chat to wait: its next message would only draw another 429.
+                async with self.db.transaction() as session:
+                    await outbox.release(session, item.id, attempt=item.attempts, due_at=waiting[item.chat_id])
+                continue
+            due = await self._send_one(item, now, started)
+            if due is not None:
+                waiting[item.chat_id] = due
 
-    async def _send_one(self, item: OutboxItem, now: datetime) -> None:
+    async def _send_one(self, item: OutboxItem, now: datetime, started: datetime) -> datetime | None:
+        """Send one row and record the outcome; returns when it is due again after a 429, else None."""
         payload = item.payload
         text = str(payload.get("text", ""))
         kwargs: dict[str, Any] = {}
         if isinstance(self.bot, ExtBot) and isinstance(self.bot.rate_limiter, RateLimiter):
             # No limiter-side retries (only our limiter understands the marker; plain AIORateLimiter
-            # would read -1 as "make no attempt at all"): a 429 comes back here and the row is rescheduled instead.
-            kwargs["rate_limit_args"] = NO_RETRIES
+            # would read a negative number as "make no attempt at all"): a 429 comes back here and the row
+            # is rescheduled instead. The marker also picks the limiter's lane.
+            kwargs["rate_limit_args"] = URGENT if item.kind in URGENT_KINDS else NO_RETRIES
         media = payload.get("media")
         try:
             if isinstance(media, dict) and media.get("kind") == "voice":
@@ -135,13 +177,15 @@ class Dispatcher:
                     **kwargs,
                 )
         except RetryAfter as exc:
-            due = now + _seconds(exc.retry_after)
+            # From when Telegram answered, on the caller's clock: the batch may have been sending for a while.
+            due = now + (utcnow() - started) + _seconds(exc.retry_after)
             error = _describe(exc, text)
             await self._record(
                 item,
                 exc,
                 lambda s: outbox.mark_retry(s, item.id, due_at=due, error=error, attempt=item.attempts),
             )
+            return due
         except Forbidden as exc:
             error = _describe(exc, text)
             user_id: int | None = None
@@ -174,6 +218,7 @@ class Dispatcher:
             async with self.db.transaction() as session:
                 await outbox.mark_sent(session, item.id, message.message_id, attempt=item.attempts, now=now)
             log.debug("outbox %d (%s) sent", item.id, item.kind)
+        return None
 
     async def _record(
         self, item: OutboxItem, exc: BaseException, apply: Callable[[AsyncSession], Awaitable[object]]

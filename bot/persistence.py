@@ -10,11 +10,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import BasePersistence, PersistenceInput
 
 from db.models import ConversationState
-from db.session import Database
+from db.session import Database, insert_for
+from db.types import utcnow
+
+_NOTHING = object()
 
 
 class SqlConversationPersistence(BasePersistence[dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
@@ -24,23 +28,51 @@ class SqlConversationPersistence(BasePersistence[dict[Any, Any], dict[Any, Any],
             update_interval=update_interval,
         )
         self.db = db
+        # What the database holds, as last read or written by this process (one process per bot token).
+        self._written: dict[tuple[str, str], object] = {}
+        self._names: set[str] = set()
 
     async def get_conversations(self, name: str) -> dict[tuple[int | str, ...], object]:
+        self._names.add(name)
         async with self.db.sessions() as session:
             rows = (await session.scalars(select(ConversationState).where(ConversationState.name == name))).all()
+        self._written.update(((name, row.key), row.state) for row in rows)
         return {tuple(json.loads(row.key)): row.state for row in rows}
 
     async def update_conversation(self, name: str, key: tuple[int | str, ...], new_state: object | None) -> None:
         encoded = json.dumps(list(key))
+        if self._written.get((name, encoded), _NOTHING) == new_state:
+            return  # already stored (unchanged, or written with the step's draft): no transaction
         async with self.db.transaction() as session:
-            row = await session.get(ConversationState, (name, encoded))
-            if new_state is None:
-                if row is not None:
-                    await session.delete(row)
-            elif row is None:
-                session.add(ConversationState(name=name, key=encoded, state=new_state))
-            else:
-                row.state = new_state
+            await self.write(session, name, key, new_state)
+        self.written(name, key, new_state)
+
+    def persists(self, name: str) -> bool:
+        """Whether `name` is a persistent ConversationHandler's name (it asked for its states at start-up)."""
+        return name in self._names
+
+    async def write(self, session: AsyncSession, name: str, key: tuple[int | str, ...], state: object | None) -> None:
+        """Store a state inside the caller's transaction (handlers.common.remember, with the draft); call
+        `written` once it committed."""
+        encoded = json.dumps(list(key))
+        if state is None:
+            await session.execute(
+                delete(ConversationState).where(ConversationState.name == name, ConversationState.key == encoded)
+            )
+            return
+        now = utcnow()
+        stmt = insert_for(session)(ConversationState).values(name=name, key=encoded, state=state, updated_at=now)
+        # One statement whether the row is there or not (no read first).
+        await session.execute(
+            stmt.on_conflict_do_update(index_elements=["name", "key"], set_={"state": state, "updated_at": now})
+        )
+
+    def written(self, name: str, key: tuple[int | str, ...], state: object | None) -> None:
+        encoded = json.dumps(list(key))
+        if state is None:
+            self._written.pop((name, encoded), None)
+        else:
+            self._written[(name, encoded)] = state
 
     # Nothing below is stored: the bot keeps its data in its own tables.
     async def get_user_data(self) -> dict[int, dict[Any, Any]]:

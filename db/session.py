@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 
 class Database:
@@ -29,9 +31,17 @@ class Database:
                 kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            inline = parsed.get_driver_name() == "inline"
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas_inline if inline else _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # A Session class of this database's own, so listeners (bot/services/identities.py) see only its sessions.
+        self.session_class: type[Session] = type("DatabaseSession", (Session,), {})
+        # Caches of this database's rows kept in memory (bot/services/memory.py), reachable from any session as
+        # `session.info[name]`, so services find them without being handed them.
+        self.memory: dict[str, Any] = {}
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=self.session_class, info=self.memory
+        )
 
     @property
     def supports_skip_locked(self) -> bool:
@@ -42,6 +52,29 @@ class Database:
         """A session inside one transaction: committed on success, rolled back on any exception."""
         async with self.sessions.begin() as session:
             yield session
+
+    @asynccontextmanager
+    async def lazy_transaction(self) -> AsyncIterator[Callable[[], Awaitable[AsyncSession]]]:
+        """Like `transaction`, but the transaction begins only when the yielded function is first awaited
+        (a step that finds everything in memory makes none); committed on success, rolled back on error."""
+        opened: list[Any] = []
+
+        async def session() -> AsyncSession:
+            if not opened:
+                context = self.sessions.begin()
+                opened.append(context)
+                opened.append(await context.__aenter__())
+            return opened[1]  # type: ignore[no-any-return]
+
+        try:
+            yield session
+        except BaseException as exc:
+            if opened:
+                await opened[0].__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        else:
+            if opened:
+                await opened[0].__aexit__(None, None, None)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -55,16 +88,27 @@ def skip_locked(session: AsyncSession, query: Select[Any], **of: Any) -> Select[
     return query
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def insert_for(session: AsyncSession) -> Any:
+    """The INSERT construct with ON CONFLICT for this session's database (SQLite and PostgreSQL share the
+    spelling, through different dialect classes)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _sqlite_pragmas(dbapi_connection, _record, busy_ms: int = 5000) -> None:  # type: ignore[no-untyped-def]
     # Foreign keys are off by default in SQLite; WAL lets the console and the dispatcher read while writing.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
     # Python's sqlite3 opens a transaction only at the first write, so reads before it are not isolated.
     # Take over: no implicit transactions, and an explicit BEGIN (below) for each SQLAlchemy transaction.
     dbapi_connection.isolation_level = None
+
+
+def _sqlite_pragmas_inline(dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+    # No busy wait inside SQLite: it would stop the event loop; db/sqlite_inline.py retries asynchronously.
+    _sqlite_pragmas(dbapi_connection, record, busy_ms=0)
 
 
 def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]

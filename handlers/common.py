@@ -6,15 +6,18 @@ import html
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes, ConversationHandler
 
 from bot.i18n import N_, Tr, catalog_key
+from bot.persistence import SqlConversationPersistence
 from bot.runtime import Runtime
 from bot.services import people
 from bot.services.people import Person
+from db.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,11 @@ async def load(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Ctx:
     user = update.effective_user
     chat = update.effective_chat
     assert user is not None and chat is not None
+    now = rt.clock()
+    person = rt.identities.person(user.id, chat_id=chat.id, now=now)
+    if person is not None:
+        return Ctx(rt, update, context, person, Tr(person.locale, person.timezone))
+    generation = rt.identities.generation
     async with rt.db.transaction() as session:
         person = await people.get_or_create(
             session,
@@ -74,8 +82,11 @@ async def load(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Ctx:
             locale=catalog_key(user.language_code, rt.settings.default_locale),
             timezone=rt.settings.default_timezone,
             admin_ids=rt.settings.admin_telegram_ids,
-            now=rt.clock(),
+            now=now,
+            record_seen=False,
         )
+    person = rt.identities.seen(person, now)
+    rt.identities.remember(person, generation)
     return Ctx(rt, update, context, person, Tr(person.locale, person.timezone))
 
 
@@ -90,13 +101,39 @@ async def remember(c: Ctx, flow: str, state: str, **values: object) -> dict[str,
     """Save a flow's step and answers (the draft), committed now; returns the whole draft."""
     from bot.services import drafts  # a service; imported here to keep this module's imports light
 
+    kept = c.rt.drafts
+    generation = kept.generation
+    known: tuple[dict[str, Any], object] | None = kept.get(c.person.id, flow)
+    if known is None and kept.is_absent(c.person.id, flow):
+        known = ({}, None)  # cleared or looked for earlier: nothing to read
+    now = utcnow()
+    # The flow's conversation state goes in the same transaction: a crash cannot part the two, and the
+    # state is not written again after the step (the persistence knows it is stored).
+    persistence = c.context.application.persistence
+    chat = c.update.effective_chat
+    key = (chat.id, c.person.telegram_id) if chat is not None else None
+    with_state = isinstance(persistence, SqlConversationPersistence) and persistence.persists(flow) and key
     async with c.rt.db.transaction() as session:
-        return await drafts.update(session, c.person.id, flow, state=state, **values)
+        if known is not None:  # the draft as this process last wrote or read it: one statement, no read
+            data = drafts.merged(known[0], {"state": state, **values})
+            await drafts.put(session, c.person.id, flow, data, now)
+        else:
+            data = await drafts.update(session, c.person.id, flow, state=state, **values)
+        if with_state:
+            await persistence.write(session, flow, key, state)
+    if with_state:
+        persistence.written(flow, key, state)
+    if known is not None:
+        kept.keep(c.person.id, flow, data, now, generation)
+    return dict(data)
 
 
 async def draft_of(c: Ctx, flow: str) -> dict[str, object]:
     from bot.services import drafts
 
+    known = c.rt.drafts.get(c.person.id, flow)
+    if known is not None:
+        return known[0]
     async with c.rt.db.transaction() as session:
         return await drafts.get(session, c.person.id, flow)
 
@@ -117,8 +154,8 @@ def stale_guard(flow: str, on_stale: Callable[[Ctx], Awaitable[None]]) -> Callab
         async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
             c = await load(update, context)
             async with c.rt.db.transaction() as session:
-                fresh = await drafts.is_fresh(session, c.person.id, flow)
-            if not fresh:
+                draft = await drafts.fresh_draft(session, c.person.id, flow)
+            if draft is None:
                 await on_stale(c)
                 return ConversationHandler.END
             return await callback(update, context)

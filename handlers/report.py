@@ -61,8 +61,8 @@ def _arg(c: Ctx) -> str:
 # --- screens -------------------------------------------------------------------------------------------
 
 
-async def ask_child(c: Ctx) -> str:
-    await _remember(c, CHILD)
+async def ask_child(c: Ctx, **answers: object) -> str:
+    await _remember(c, CHILD, **answers)
     async with c.rt.db.transaction() as session:
         h = await households.view(session, user_id=c.person.id, household_id=c.person.household_ids[0])
     rows = [[(f"👧 {child.nickname}", f"rc:{child.id}")] for child in h.children]
@@ -71,8 +71,8 @@ async def ask_child(c: Ctx) -> str:
     return CHILD
 
 
-async def ask_township(c: Ctx) -> str:
-    await _remember(c, TOWNSHIP)
+async def ask_township(c: Ctx, **answers: object) -> str:
+    await _remember(c, TOWNSHIP, **answers)
     async with c.rt.db.transaction() as session:
         towns = await areas.townships(session)
     buttons = [(t.name(c.tr.locale), f"rt:{t.id}") for t in towns]
@@ -81,8 +81,8 @@ async def ask_township(c: Ctx) -> str:
     return TOWNSHIP
 
 
-async def ask_village(c: Ctx) -> str:
-    draft = await _remember(c, VILLAGE)
+async def ask_village(c: Ctx, **answers: object) -> str:
+    draft = await _remember(c, VILLAGE, **answers)
     async with c.rt.db.transaction() as session:
         villages = await areas.villages(session, int(str(draft["township_id"])))
     rows = [[(v.name(c.tr.locale), f"rv:{v.id}")] for v in villages]
@@ -90,8 +90,8 @@ async def ask_village(c: Ctx) -> str:
     return VILLAGE
 
 
-async def ask_who(c: Ctx) -> str:
-    await _remember(c, WHO)
+async def ask_who(c: Ctx, **answers: object) -> str:
+    await _remember(c, WHO, **answers)
     keys = list(labels.REPORTER_LABELS)
     buttons = [(c._(labels.REPORTER_LABELS[k]), f"rw:{k}") for k in keys]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
@@ -99,15 +99,15 @@ async def ask_who(c: Ctx) -> str:
     return WHO
 
 
-async def ask_category(c: Ctx) -> str:
-    await _remember(c, CATEGORY)
+async def ask_category(c: Ctx, **answers: object) -> str:
+    await _remember(c, CATEGORY, **answers)
     rows = [[(c._(concerns.CATEGORY_LABELS[k]), f"rk:{k}")] for k in triage.CATEGORIES]
     await show(c, c._("What is happening?"), rows, back=True)
     return CATEGORY
 
 
-async def ask_danger(c: Ctx) -> str:
-    await _remember(c, DANGER)
+async def ask_danger(c: Ctx, **answers: object) -> str:
+    await _remember(c, DANGER, **answers)
     _ = c._
     rows = [
         [(_("⚠️ Yes, in danger now"), "rd:yes")],
@@ -118,8 +118,8 @@ async def ask_danger(c: Ctx) -> str:
     return DANGER
 
 
-async def ask_describe(c: Ctx) -> str:
-    await _remember(c, DESCRIBE)
+async def ask_describe(c: Ctx, **answers: object) -> str:
+    await _remember(c, DESCRIBE, **answers)
     await show(
         c,
         c._(
@@ -132,16 +132,16 @@ async def ask_describe(c: Ctx) -> str:
     return DESCRIBE
 
 
-async def ask_share(c: Ctx) -> str:
-    await _remember(c, SHARE)
+async def ask_share(c: Ctx, **answers: object) -> str:
+    await _remember(c, SHARE, **answers)
     _ = c._
     rows = [[(_("Yes, they may contact me"), "rsh:yes")], [(_("No, keep me out of it"), "rsh:no")]]
     await show(c, _("May the caseworker contact you through this bot about it?"), rows, back=True)
     return SHARE
 
 
-async def ask_confirm(c: Ctx) -> str:
-    draft = await _remember(c, CONFIRM)
+async def ask_confirm(c: Ctx, **answers: object) -> str:
+    draft = await _remember(c, CONFIRM, **answers)
     _ = c._
     category = str(draft.get("category"))
     lines = [_("<b>Please check, then send:</b>")]
@@ -192,11 +192,10 @@ async def on_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
     preset = (
         c.query.data.rsplit(":", 1)[-1] if c.query and c.query.data and c.query.data.startswith("report:") else None
     )
-    if preset in triage.CATEGORIES:
-        await _remember(c, CHILD, category=preset)
+    answers = {"category": preset} if preset in triage.CATEGORIES else {}
     if c.person.has_household:
-        return await ask_child(c)
-    return await ask_township(c)
+        return await ask_child(c, **answers)
+    return await ask_township(c, **answers)
 
 
 async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
@@ -221,8 +220,7 @@ async def on_child(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | 
     c = await load(update, context)
     arg = _arg(c)
     if arg == "other":
-        await _remember(c, CHILD, child_id=None)
-        return await ask_township(c)
+        return await ask_township(c, child_id=None)
     if not arg.isdigit() or not c.person.has_household:
         await expired(c)
         return None
@@ -231,8 +229,7 @@ async def on_child(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | 
     if int(arg) not in {child.id for child in h.children}:
         await expired(c)
         return None
-    await _remember(c, CHILD, child_id=int(arg), village_id=h.village_id)
-    return await _after_place(c)
+    return await _after_place(c, child_id=int(arg), village_id=h.village_id)
 
 
 async def on_township(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
@@ -243,8 +240,7 @@ async def on_township(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str
     if area is None or area.level != "township":
         await expired(c)
         return None
-    await _remember(c, TOWNSHIP, township_id=area.id)
-    return await ask_village(c)
+    return await ask_village(c, township_id=area.id)
 
 
 async def on_village(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
@@ -256,8 +252,7 @@ async def on_village(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str 
     if area is None or area.level != "village" or area.parent_id != draft.get("township_id"):
         await expired(c)
         return None
-    await _remember(c, VILLAGE, village_id=area.id, child_id=None)
-    return await ask_who(c)
+    return await ask_who(c, village_id=area.id, child_id=None)
 
 
 async def on_who(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
@@ -266,15 +261,14 @@ async def on_who(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | No
     if who not in labels.REPORTER_LABELS:
         await expired(c)
         return None
-    await _remember(c, WHO, relation=who)
-    return await _after_place(c)
+    return await _after_place(c, relation=who)
 
 
-async def _after_place(c: Ctx) -> str:
+async def _after_place(c: Ctx, **answers: object) -> str:
     draft = await _draft(c)
     if draft.get("category") in triage.CATEGORIES:
-        return await ask_danger(c)  # the danger-phrase screen already said what is happening
-    return await ask_category(c)
+        return await ask_danger(c, **answers)  # the danger-phrase screen already said what is happening
+    return await ask_category(c, **answers)
 
 
 async def on_category(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
@@ -283,8 +277,7 @@ async def on_category(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str
     if category not in triage.CATEGORIES:
         await expired(c)
         return None
-    await _remember(c, CATEGORY, category=category)
-    return await ask_danger(c)
+    return await ask_danger(c, category=category)
 
 
 async def on_danger(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
@@ -294,11 +287,13 @@ async def on_danger(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str |
         await expired(c)
         return None
     in_danger = answer != "no"  # not sure counts as danger: better a call too many
-    draft = await _remember(c, DANGER, in_danger=in_danger, danger_unsure=answer == "unsure")
-    guidance = triage.guidance(triage.policy(), str(draft.get("category")), in_danger)
+    answers = {"in_danger": in_danger, "danger_unsure": answer == "unsure"}
+    guidance = triage.guidance(triage.policy(), str((await _draft(c)).get("category")), in_danger)
     if guidance.numbers or guidance.keep_evidence:
+        await _remember(c, DANGER, **answers)  # saved before anything is said
         await say(c, danger_first(c, guidance))
-    return await ask_describe(c)
+        return await ask_describe(c)
+    return await ask_describe(c, **answers)
 
 
 def danger_first(c: Ctx, guidance: triage.Guidance) -> str:
@@ -321,8 +316,7 @@ async def on_description_text(update: Update, context: ContextTypes.DEFAULT_TYPE
     if len(text) > DESCRIPTION_MAX:
         await say(c, c._("That is too long. Please use at most {n} characters.").format(n=DESCRIPTION_MAX))
         return await ask_describe(c)
-    await _remember(c, DESCRIBE, description=text)
-    return await ask_share(c)
+    return await ask_share(c, description=text)
 
 
 async def on_description_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
@@ -340,8 +334,7 @@ async def on_description_media(update: Update, context: ContextTypes.DEFAULT_TYP
     attachments = list(draft.get("attachments") or [])  # type: ignore[call-overload]
     attachments.append(item)
     caption = " ".join((message.caption or "").split())[:DESCRIPTION_MAX]
-    await _remember(c, DESCRIBE, attachments=attachments, description=draft.get("description") or caption or None)
-    return await ask_share(c)
+    return await ask_share(c, attachments=attachments, description=draft.get("description") or caption or None)
 
 
 async def on_skip(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
@@ -354,8 +347,7 @@ async def on_share(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | 
     if answer not in ("yes", "no"):
         await expired(c)
         return None
-    await _remember(c, SHARE, share=answer == "yes")
-    return await ask_confirm(c)
+    return await ask_confirm(c, share=answer == "yes")
 
 
 async def on_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | str | None:

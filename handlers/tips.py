@@ -57,9 +57,16 @@ async def on_topic(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | 
 
 async def show_tip(c: Ctx, topic: str) -> None:
     now = c.rt.clock()
-    async with c.rt.db.transaction() as session:
-        who = await tips.reader(session, c.person.id, now)
-        tip = await tips.next_tip(session, who, topic=topic, now=now, user_id=c.person.id)
+    async with c.rt.db.lazy_transaction() as session:  # none at all when the household is in memory
+        who = await tips.browsing_reader(
+            session,
+            c.rt.identities,
+            user_id=c.person.id,
+            household_ids=c.person.household_ids,
+            timezone=c.person.timezone,
+            now=now,
+        )
+        tip = await c.rt.tip_views.next_tip(session, who, topic=topic, now=now, user_id=c.person.id)
     _ = c._
     back = [(_("🔁 Another"), f"tp:t:{topic}"), (_("⬅️ Topics"), "menu:tips")]
     if tip is None:

@@ -22,7 +22,7 @@ _schemas = itertools.count(1)
 
 async def fresh_database(backend: str, tmp_path: Path) -> Database:
     if backend == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+        db = Database(f"sqlite+inline:///{tmp_path / 'test.db'}")
     else:
         assert PG_URL
         schema = f"test_{os.getpid()}_{next(_schemas)}"

@@ -67,9 +67,7 @@ def test_a_wrong_setting_is_one_clear_line_and_exit_2(env: dict[str, str], name:
 def test_settings_defaults_and_dotenv(tmp_path: Path) -> None:
     settings = load_settings({})
     assert settings.default_locale == "zh_Hans" and settings.default_timezone == "Asia/Shanghai"
-    assert settings.database_url.startswith("sqlite+aiosqlite:///") and settings.database_url.endswith(
-        "var/guardian.db"
-    )
+    assert settings.database_url.startswith("sqlite+inline:///") and settings.database_url.endswith("var/guardian.db")
     dotenv = tmp_path / ".env"
     dotenv.write_text("ADMIN_TELEGRAM_IDS=5, 6\nTELEGRAM_BASE_URL=http://127.0.0.1:8081/bot/\n")
     from_file = load_settings(None, env_file=dotenv)

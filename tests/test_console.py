@@ -230,7 +230,7 @@ async def test_a_failing_handler_is_reported_and_the_console_goes_on(
         return app
 
     monkeypatch.setattr(bot.console, "build_application", build_with_a_bug)
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'boom.db'}")
+    settings = Settings(database_url=f"sqlite+inline:///{tmp_path / 'boom.db'}")
     out = io.StringIO()
     status = await bot.console.console_main(settings, False, io.StringIO("boom\n/start\n"), out)
     text = out.getvalue()

@@ -53,7 +53,7 @@ async def test_sigkill_while_sending_loses_nothing_and_resends_nothing_already_s
     backend: str, tmp_path: Path
 ) -> None:
     if backend == "sqlite":
-        url, schema = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", None
+        url, schema = f"sqlite+inline:///{tmp_path / 'bot.db'}", None
         db = Database(url)
     else:
         assert PG_URL

@@ -51,15 +51,13 @@ def _validate_fields(
     # Fields the API does not know are ignored, as Telegram ignores them (python-telegram-bot sends
     # `parse_mode` with every send method when a default is set, sendContact included).
     problems: list[str] = []
-    known = {f["name"]: f for f in fields}
-    for name, field in known.items():
-        if name not in obj or obj[name] is None:
-            if field["required"]:
+    for name, required, types, limits in _compiled(fields):
+        value = obj.get(name)
+        if value is None:
+            if required:
                 problems.append(f"{where}: missing required field {name!r}")
             continue
-        value = obj[name]
-        problems += _validate_value(f"{where}.{name}", field["types"], value)
-        limits = _limits(field["description"])
+        problems += _validate_value(f"{where}.{name}", types, value)
         if limits and isinstance(value, str):
             low, high, unit = limits
             size = (
@@ -70,6 +68,20 @@ def _validate_fields(
             if not low <= size <= high:
                 problems.append(f"{where}.{name}: {size} {unit}, allowed {low}-{high}")
     return problems
+
+
+_COMPILED: dict[int, tuple[tuple[str, bool, list[str], tuple[int, int, str] | None], ...]] = {}
+
+
+def _compiled(fields: list[dict[str, Any]]) -> tuple[tuple[str, bool, list[str], tuple[int, int, str] | None], ...]:
+    """Each field's name, whether required, types and length limit, read from the spec once per field list
+    (the spec is loaded once and never changes, so its lists are stable)."""
+    found = _COMPILED.get(id(fields))
+    if found is None:
+        found = _COMPILED[id(fields)] = tuple(
+            (f["name"], bool(f["required"]), f["types"], _limits(f["description"])) for f in fields
+        )
+    return found
 
 
 def _validate_value(where: str, types: list[str], value: Any) -> list[str]:

@@ -218,7 +218,14 @@ class FakeTelegram:
         return []
 
 
-_PRODUCING = {"sendMessage", "editMessageText", "editMessageReplyMarkup", "sendContact", "sendPhoto", "sendVoice"}
+_PRODUCING = {
+    "sendMessage",
+    "editMessageText",
+    "editMessageReplyMarkup",
+    "sendContact",
+    "sendPhoto",
+    "sendVoice",
+}
 
 
 def _server_error() -> Response:

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import html
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql import ColumnElement
 
 from bot import labels
 from bot.i18n import Tr
@@ -31,6 +36,7 @@ MINUTES = (10, 15, 20, 30)  # expected lengths offered when booking
 OUTCOMES = ("done", "missed", "moved")
 LATE = timedelta(minutes=10)  # a reminder later than this after the call started is no use: not sent
 CATCH_UP = 60  # at most this many past occurrences are skipped over after a long outage, per schedule
+_K = TypeVar("_K")
 
 
 @dataclass(frozen=True)
@@ -315,16 +321,6 @@ async def home_visits(
     return [(date.fromisoformat(v.starts_on), date.fromisoformat(v.ends_on)) for v in rows]
 
 
-async def _at_home(session: AsyncSession, household_id: int, day: date) -> bool:
-    iso = day.isoformat()
-    found = await session.scalar(
-        select(HomeVisit.id)
-        .where(HomeVisit.household_id == household_id, HomeVisit.starts_on <= iso, HomeVisit.ends_on >= iso)
-        .limit(1)
-    )
-    return found is not None
-
-
 async def propose(
     session: AsyncSession, *, user_id: int, schedule_id: int, weekdays: tuple[str, ...], at: time, now: datetime
 ) -> list[int]:
@@ -472,19 +468,77 @@ async def unconfirmed(session: AsyncSession, *, user_id: int, household_id: int,
 
 
 # --- the tick ------------------------------------------------------------------------------------------
+#
+# Each step takes its batch of rows, then reads what every row needs with one query per kind (schedules,
+# people, children, carers) and writes its messages with one INSERT: a handful of statements per batch
+# rather than several per row.
+
+_IN_CHUNK = 500  # ids per IN (...): far below the bind-parameter limits of SQLite and asyncpg
+
+
+def _chunks(values: Iterable[_K]) -> Iterator[list[_K]]:
+    unique = list(dict.fromkeys(values))
+    for start in range(0, len(unique), _IN_CHUNK):
+        yield unique[start : start + _IN_CHUNK]
 
 
 async def tick(session: AsyncSession, *, now: datetime | None = None, limit: int = 200) -> list[int]:
     """Due schedules become occurrences; due occurrences become reminders and questions."""
     now = now or utcnow()
     policy = call_policy.policy()
-    ids = await _materialise(session, now, policy, limit)
-    ids += await _remind(session, now, policy, limit)
-    ids += await _ask(session, now, policy, limit)
+    ctx = _Context()  # what one step reads, the next does not read again
+    ids = await _materialise(session, now, policy, limit, ctx)
+    ids += await _remind(session, now, policy, limit, ctx)
+    ids += await _ask(session, now, policy, limit, ctx)
     return ids
 
 
-async def _materialise(session: AsyncSession, now: datetime, policy: call_policy.CallPolicy, limit: int) -> list[int]:
+@dataclass(frozen=True)
+class _Plan:
+    """What advancing one schedule does: its new next_due_at and status, and the occurrences it may make."""
+
+    schedule: CallSchedule
+    next_due_at: datetime | None
+    status: str
+    made: list[tuple[datetime, date]]  # (due_at, local date in the schedule's zone)
+
+
+_Memo = dict[tuple[recurrence.Weekly, datetime, date | None], datetime]
+
+
+def _next_in_batch(schedule: CallSchedule, after: datetime, not_on: date, memo: _Memo) -> datetime | None:
+    """`_next_after`, remembered for the batch: schedules booked for the same days and time come due together,
+    and the answer of `recurrence.next_occurrence` (a pure function) is the same for each of them."""
+    if schedule.kind == "once":
+        return _next_after(schedule, after, not_on)
+    rule = rule_of(schedule)
+    key = (rule, after, not_on)
+    if key not in memo:
+        memo[key] = recurrence.next_occurrence(rule, after, not_on=not_on)
+    return memo[key]
+
+
+def _plan(schedule: CallSchedule, now: datetime, horizon: datetime, memo: _Memo) -> _Plan:
+    """Steps the schedule past `horizon` without touching it, so a schedule that fails is left as it was."""
+    due, status = schedule.next_due_at, schedule.status
+    made: list[tuple[datetime, date]] = []
+    for _ in range(CATCH_UP):
+        if due is None or due > horizon:
+            break
+        day = recurrence.local_date(due, schedule.timezone)
+        if due + timedelta(minutes=schedule.minutes) >= now:
+            # Not long past (a restart, a short outage): it gets its occurrence; older ones are skipped over.
+            made.append((due, day))
+        due = _next_in_batch(schedule, due, day, memo)
+        if due is None:
+            status = "done"
+            break
+    return _Plan(schedule, due, status, made)
+
+
+async def _materialise(
+    session: AsyncSession, now: datetime, policy: call_policy.CallPolicy, limit: int, ctx: _Context
+) -> list[int]:
     horizon = now + policy.parent_lead
     query = (
         select(CallSchedule)
@@ -494,45 +548,81 @@ async def _materialise(session: AsyncSession, now: datetime, policy: call_policy
         .order_by(CallSchedule.next_due_at)
         .limit(limit)
     )
+    plans: list[_Plan] = []
+    memo: _Memo = {}
     for schedule in (await session.scalars(skip_locked(session, query))).all():
         try:
-            async with session.begin_nested():
-                await _advance(session, schedule, now, horizon)
+            plans.append(_plan(schedule, now, horizon, memo))
         except Exception:
             log.exception("call schedule %s could not be advanced", schedule.id)
+    ctx.schedules.update((p.schedule.id, p.schedule) for p in plans)
+    wanted = [(p, due, day) for p in plans for due, day in p.made]
+    if wanted:
+        # Already made (a restart mid-way): one occurrence per schedule and local date. Left out here rather
+        # than by ON CONFLICT alone, which would use up ids (and an occurrence's id picks its call ideas).
+        days = sorted({day.isoformat() for _p, _due, day in wanted})
+        existing: set[tuple[int, str]] = set()
+        for chunk in _chunks(p.schedule.id for p, _due, _day in wanted):
+            rows = await session.execute(
+                select(CallOccurrence.schedule_id, CallOccurrence.local_date).where(
+                    CallOccurrence.schedule_id.in_(chunk), CallOccurrence.local_date.in_(days)
+                )
+            )
+            existing.update((sid, day) for sid, day in rows.all())
+        wanted = [(p, due, day) for p, due, day in wanted if (p.schedule.id, day.isoformat()) not in existing]
+    if wanted:
+        households_ = [p.schedule.household_id for p, _due, _day in wanted]
+        await ctx.read_members(session, households_)
+        household_days = [
+            (p, due, day, recurrence.local_date(due, ctx.zone(p.schedule.household_id) or p.schedule.timezone))
+            for p, due, day in wanted
+        ]
+        visits = await _home_visits(session, households_, [hday for *_rest, hday in household_days])
+        ask_after = call_policy.policy().ask_after
+        occurrences = [
+            {
+                "schedule_id": p.schedule.id,
+                "household_id": p.schedule.household_id,
+                "due_at": due,
+                "local_date": day.isoformat(),
+                "skipped": "home_visit" if _at_home_in(visits, p.schedule.household_id, hday) else None,
+                "ask_at": due + timedelta(minutes=p.schedule.minutes) + ask_after,
+            }
+            for p, due, day, hday in household_days
+        ]
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        table = CallOccurrence.__table__
+        # DO NOTHING: should another writer have made one of these in between, it stands and the rest go in.
+        await session.execute(
+            insert(table).on_conflict_do_nothing(index_elements=[table.c.schedule_id, table.c.local_date]), occurrences
+        )
+    for p in plans:
+        p.schedule.next_due_at = p.next_due_at
+        p.schedule.status = p.status
     return []
 
 
-async def _advance(session: AsyncSession, schedule: CallSchedule, now: datetime, horizon: datetime) -> None:
-    for _ in range(CATCH_UP):
-        due = schedule.next_due_at
-        if due is None or due > horizon:
-            return
-        day = recurrence.local_date(due, schedule.timezone)
-        if due + timedelta(minutes=schedule.minutes) >= now:
-            # Not long past (a restart, a short outage): it gets its occurrence; older ones are skipped over.
-            exists = await session.scalar(
-                select(CallOccurrence.id).where(
-                    CallOccurrence.schedule_id == schedule.id, CallOccurrence.local_date == day.isoformat()
+async def _home_visits(session: AsyncSession, household_ids: list[int], days: list[date]) -> dict[int, list[HomeVisit]]:
+    """The home visits of these households that overlap the span of `days`."""
+    out: dict[int, list[HomeVisit]] = {}
+    if not days:
+        return out
+    first, last = min(days).isoformat(), max(days).isoformat()
+    for chunk in _chunks(household_ids):
+        for visit in (
+            await session.scalars(
+                select(HomeVisit).where(
+                    HomeVisit.household_id.in_(chunk), HomeVisit.starts_on <= last, HomeVisit.ends_on >= first
                 )
             )
-            if exists is None:
-                household_day = recurrence.local_date(due, await _household_zone(session, schedule))
-                skipped = "home_visit" if await _at_home(session, schedule.household_id, household_day) else None
-                session.add(
-                    CallOccurrence(
-                        schedule_id=schedule.id,
-                        household_id=schedule.household_id,
-                        due_at=due,
-                        local_date=day.isoformat(),
-                        skipped=skipped,
-                        ask_at=due + timedelta(minutes=schedule.minutes) + call_policy.policy().ask_after,
-                    )
-                )
-        schedule.next_due_at = _next_after(schedule, due, day)
-        if schedule.next_due_at is None:
-            schedule.status = "done"
-            return
+        ).all():
+            out.setdefault(visit.household_id, []).append(visit)
+    return out
+
+
+def _at_home_in(visits: dict[int, list[HomeVisit]], household_id: int, day: date) -> bool:
+    iso = day.isoformat()  # compared as ISO strings, as stored
+    return any(v.starts_on <= iso <= v.ends_on for v in visits.get(household_id, ()))
 
 
 async def _household_zone(session: AsyncSession, schedule: CallSchedule) -> str:
@@ -567,24 +657,96 @@ async def _carers(session: AsyncSession, household_id: int) -> list[tuple[User, 
     return [(u, r) for u, r in rows]
 
 
-async def _children_of(session: AsyncSession, schedule: CallSchedule) -> list[Child]:
-    if not schedule.child_ids:
-        return []
-    rows = (await session.scalars(select(Child).where(Child.id.in_(schedule.child_ids)).order_by(Child.id))).all()
-    return list(rows)
-
-
 def child_names(tr: Tr, children: list[Child]) -> str:
     return labels.join(tr, [html.escape(c.nickname, quote=False) for c in children]) or tr.gettext("the children")
 
 
-async def _remind(session: AsyncSession, now: datetime, policy: call_policy.CallPolicy, limit: int) -> list[int]:
-    ids: list[int] = []
+@dataclass
+class _Context:
+    """What a tick's messages need, read with one query per kind for a whole batch and kept for the tick."""
+
+    schedules: dict[int, CallSchedule] = field(default_factory=dict)
+    users: dict[int, User] = field(default_factory=dict)
+    children: dict[int, Child] = field(default_factory=dict)
+    # household -> its members in membership order: (person, kind, relation)
+    members: dict[int, list[tuple[User, str, str]]] = field(default_factory=dict)
+    said: dict[tuple[str, str, datetime], str] = field(default_factory=dict)
+
+    def children_of(self, schedule: CallSchedule) -> list[Child]:
+        """The schedule's children that still exist, by id (whichever household they are in now)."""
+        return [self.children[c] for c in sorted(set(schedule.child_ids or ())) if c in self.children]
+
+    def carers(self, household_id: int) -> list[User]:
+        """As `_carers`: the household's carers in membership order."""
+        return [user for user, kind, _relation in self.members.get(household_id, []) if kind == "guardian"]
+
+    def zone(self, household_id: int) -> str | None:
+        """As `_household_zone`: the first carer's zone (None: no carer)."""
+        carers = self.carers(household_id)
+        return carers[0].timezone if carers else None
+
+    def relation(self, user_id: int, household_id: int) -> str | None:
+        """As `_parent_relation`."""
+        return next((r for user, _kind, r in self.members.get(household_id, []) if user.id == user_id), None)
+
+    def when(self, tr: Tr, at: datetime) -> str:
+        """`tr.when`, worked out once per language, zone and time: many calls of a batch start at one minute."""
+        key = (tr.locale, tr.timezone, at)
+        if key not in self.said:
+            self.said[key] = tr.when(at)
+        return self.said[key]
+
+    async def read_members(self, session: AsyncSession, household_ids: Iterable[int]) -> None:
+        for chunk in _chunks(h for h in household_ids if h not in self.members):
+            for h in chunk:
+                self.members[h] = []
+            rows = await session.execute(
+                select(User, Membership.household_id, Membership.kind, Membership.relation)
+                .join(Membership, Membership.user_id == User.id)
+                .where(Membership.household_id.in_(chunk))
+                .order_by(Membership.id)
+            )
+            for user, household_id, kind, relation in rows.all():
+                self.members[household_id].append((user, kind, relation))
+                self.users[user.id] = user
+
+    async def read(self, session: AsyncSession, occurrences: Sequence[CallOccurrence], *, parents: bool = True) -> None:
+        """The schedules, children, households and (with `parents`) parents of these occurrences."""
+        for chunk in _chunks(o.schedule_id for o in occurrences if o.schedule_id not in self.schedules):
+            self.schedules.update(
+                (s.id, s) for s in (await session.scalars(select(CallSchedule).where(CallSchedule.id.in_(chunk)))).all()
+            )
+        schedules = [self.schedules[o.schedule_id] for o in occurrences]
+        wanted = (c for s in schedules for c in (s.child_ids or ()) if c not in self.children)
+        for chunk in _chunks(wanted):
+            self.children.update(
+                (c.id, c) for c in (await session.scalars(select(Child).where(Child.id.in_(chunk)))).all()
+            )
+        await self.read_members(session, (s.household_id for s in schedules))
+        if parents:
+            # A parent is normally among the household's members, read just above; one who left is read here.
+            missing = (s.parent_user_id for s in schedules if s.parent_user_id not in self.users)
+            for chunk in _chunks(missing):
+                self.users.update(
+                    (u.id, u) for u in (await session.scalars(select(User).where(User.id.in_(chunk)))).all()
+                )
+
+
+def _no_index(status: InstrumentedAttribute[str]) -> ColumnElement[str]:
+    """The schedule's status as an expression no index serves. Without statistics SQLite would otherwise run
+    the joins below from every active schedule (one index probe each, 100,000 of them) instead of from the
+    few occurrences due; the rows found are the same, and PostgreSQL plans them from the occurrences anyway."""
+    return status + ""
+
+
+async def _remind(
+    session: AsyncSession, now: datetime, policy: call_policy.CallPolicy, limit: int, ctx: _Context
+) -> list[int]:
     base = (
         select(CallOccurrence)
         .join(CallSchedule, CallSchedule.id == CallOccurrence.schedule_id)
         .where(
-            CallSchedule.status == "active",
+            _no_index(CallSchedule.status) == "active",
             CallOccurrence.skipped.is_(None),
             CallOccurrence.outcome.is_(None),
             CallOccurrence.due_at > now - LATE,
@@ -593,41 +755,60 @@ async def _remind(session: AsyncSession, now: datetime, policy: call_policy.Call
         .limit(limit)
     )
     parents = base.where(CallOccurrence.parent_reminded_at.is_(None), CallOccurrence.due_at <= now + policy.parent_lead)
-    for occurrence in (await session.scalars(skip_locked(session, parents))).all():
-        occurrence.parent_reminded_at = now
-        ids += await _remind_parent(session, occurrence, now)
+    for_parents = (await session.scalars(skip_locked(session, parents))).all()
+    await _stamp(session, for_parents, parent_reminded_at=now)
     carers = base.where(
         CallOccurrence.guardian_reminded_at.is_(None), CallOccurrence.due_at <= now + policy.guardian_lead
     )
-    for occurrence in (await session.scalars(skip_locked(session, carers))).all():
-        occurrence.guardian_reminded_at = now
-        ids += await _remind_carers(session, occurrence, now)
-    return ids
-
-
-async def _remind_parent(session: AsyncSession, occurrence: CallOccurrence, now: datetime) -> list[int]:
-    schedule = await session.get_one(CallSchedule, occurrence.schedule_id)
-    parent = await session.get(User, schedule.parent_user_id)
-    if parent is None:
+    for_carers = (await session.scalars(skip_locked(session, carers))).all()
+    await _stamp(session, for_carers, guardian_reminded_at=now)
+    if not for_parents and not for_carers:
         return []
-    tr = Tr(parent.locale, parent.timezone)
-    children = await _children_of(session, schedule)
-    lines = [
-        tr.gettext("📞 Your video call with {children} is at {time} ({minutes} minutes).").format(
-            children=child_names(tr, children), time=tr.when(occurrence.due_at), minutes=schedule.minutes
-        ),
-        tr.gettext("Some ideas for the call:"),
-    ]
-    lines += [f"• {p}" for p in call_prompts(tr, children, occurrence.id, now)]
-    new_id = await outbox.enqueue(
-        session,
-        user_id=parent.id,
-        chat_id=parent.chat_id,
-        kind="call.remind_parent",
-        text="\n".join(lines),
-        dedupe_key=f"call:{occurrence.id}:parent",
-    )
-    return [new_id] if new_id is not None else []
+    # Both kinds of reminder from one read of what they need, written in one INSERT (the parents' first).
+    await ctx.read(session, for_parents)
+    await ctx.read(session, for_carers, parents=False)
+    messages = _parent_reminders(ctx, for_parents, now) + _carer_reminders(ctx, for_carers)
+    return [i for i in await outbox.enqueue_many(session, messages) if i is not None]
+
+
+async def _stamp(session: AsyncSession, occurrences: Sequence[CallOccurrence], **values: datetime) -> None:
+    """One UPDATE for the whole batch rather than one per row at the next flush; the loaded rows get the
+    values too (synchronize_session), as if they had been set one by one."""
+    for chunk in _chunks(o.id for o in occurrences):
+        await session.execute(
+            update(CallOccurrence)
+            .where(CallOccurrence.id.in_(chunk))
+            .values(**values)
+            .execution_options(synchronize_session="evaluate")
+        )
+
+
+def _parent_reminders(ctx: _Context, occurrences: Sequence[CallOccurrence], now: datetime) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    for occurrence in occurrences:
+        schedule = ctx.schedules[occurrence.schedule_id]
+        parent = ctx.users.get(schedule.parent_user_id)
+        if parent is None:
+            continue
+        tr = Tr(parent.locale, parent.timezone)
+        children = ctx.children_of(schedule)
+        lines = [
+            tr.gettext("📞 Your video call with {children} is at {time} ({minutes} minutes).").format(
+                children=child_names(tr, children), time=ctx.when(tr, occurrence.due_at), minutes=schedule.minutes
+            ),
+            tr.gettext("Some ideas for the call:"),
+        ]
+        lines += [f"• {p}" for p in call_prompts(tr, children, occurrence.id, now)]
+        messages.append(
+            {
+                "user_id": parent.id,
+                "chat_id": parent.chat_id,
+                "kind": "call.remind_parent",
+                "text": "\n".join(lines),
+                "dedupe_key": f"call:{occurrence.id}:parent",
+            }
+        )
+    return messages
 
 
 def call_prompts(tr: Tr, children: list[Child], seed: int, now: datetime) -> list[str]:
@@ -643,32 +824,32 @@ def call_prompts(tr: Tr, children: list[Child], seed: int, now: datetime) -> lis
     return out[:3]
 
 
-async def _remind_carers(session: AsyncSession, occurrence: CallOccurrence, now: datetime) -> list[int]:
-    schedule = await session.get_one(CallSchedule, occurrence.schedule_id)
-    relation = await _parent_relation(session, schedule)
-    children = await _children_of(session, schedule)
-    ids: list[int] = []
-    for carer, _relation in await _carers(session, schedule.household_id):
-        tr = Tr(carer.locale, carer.timezone)
-        text = tr.gettext(
-            "📞 {parent} will video-call at {time}. Please have {children} ready, with the phone charged."
-        ).format(
-            parent=labels.relation(tr, relation or "other"),
-            time=tr.when(occurrence.due_at),
-            children=child_names(tr, children),
-        )
-        new_id = await outbox.enqueue(
-            session,
-            user_id=carer.id,
-            chat_id=carer.chat_id,
-            kind="call.remind_carer",
-            text=text,
-            buttons=confirm_buttons(tr, occurrence.id),
-            dedupe_key=f"call:{occurrence.id}:carer:{carer.id}",
-        )
-        if new_id is not None:
-            ids.append(new_id)
-    return ids
+def _carer_reminders(ctx: _Context, occurrences: Sequence[CallOccurrence]) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    for occurrence in occurrences:
+        schedule = ctx.schedules[occurrence.schedule_id]
+        relation = ctx.relation(schedule.parent_user_id, schedule.household_id)
+        children = ctx.children_of(schedule)
+        for carer in ctx.carers(schedule.household_id):
+            tr = Tr(carer.locale, carer.timezone)
+            text = tr.gettext(
+                "📞 {parent} will video-call at {time}. Please have {children} ready, with the phone charged."
+            ).format(
+                parent=labels.relation(tr, relation or "other"),
+                time=ctx.when(tr, occurrence.due_at),
+                children=child_names(tr, children),
+            )
+            messages.append(
+                {
+                    "user_id": carer.id,
+                    "chat_id": carer.chat_id,
+                    "kind": "call.remind_carer",
+                    "text": text,
+                    "buttons": confirm_buttons(tr, occurrence.id),
+                    "dedupe_key": f"call:{occurrence.id}:carer:{carer.id}",
+                }
+            )
+    return messages
 
 
 def confirm_buttons(tr: Tr, occurrence_id: int) -> list[list[tuple[str, str]]]:
@@ -679,12 +860,14 @@ def confirm_buttons(tr: Tr, occurrence_id: int) -> list[list[tuple[str, str]]]:
     ]
 
 
-async def _ask(session: AsyncSession, now: datetime, policy: call_policy.CallPolicy, limit: int) -> list[int]:
+async def _ask(
+    session: AsyncSession, now: datetime, policy: call_policy.CallPolicy, limit: int, ctx: _Context
+) -> list[int]:
     query = (
         select(CallOccurrence)
         .join(CallSchedule, CallSchedule.id == CallOccurrence.schedule_id)
         .where(
-            CallSchedule.status.in_(("active", "done")),  # a finished one-off call is still asked about
+            _no_index(CallSchedule.status).in_(("active", "done")),  # a finished one-off call is still asked about
             CallOccurrence.skipped.is_(None),
             CallOccurrence.outcome.is_(None),
             CallOccurrence.asked_at.is_(None),
@@ -693,10 +876,14 @@ async def _ask(session: AsyncSession, now: datetime, policy: call_policy.CallPol
         .order_by(CallOccurrence.ask_at)
         .limit(limit)
     )
-    ids: list[int] = []
-    for occurrence in (await session.scalars(skip_locked(session, query))).all():
-        schedule = await session.get_one(CallSchedule, occurrence.schedule_id)
-        parent = await session.get(User, schedule.parent_user_id)
+    due = (await session.scalars(skip_locked(session, query))).all()
+    if not due:
+        return []
+    await ctx.read(session, due)
+    messages: list[dict[str, Any]] = []
+    for occurrence in due:
+        schedule = ctx.schedules[occurrence.schedule_id]
+        parent = ctx.users.get(schedule.parent_user_id)
         if parent is None:
             occurrence.asked_at = now
             continue
@@ -704,22 +891,20 @@ async def _ask(session: AsyncSession, now: datetime, policy: call_policy.CallPol
             continue  # asked when their quiet hours end
         occurrence.asked_at = now
         tr = Tr(parent.locale, parent.timezone)
-        children = await _children_of(session, schedule)
         text = tr.gettext("Did your call with {children} at {time} happen?").format(
-            children=child_names(tr, children), time=tr.when(occurrence.due_at)
+            children=child_names(tr, ctx.children_of(schedule)), time=ctx.when(tr, occurrence.due_at)
         )
-        new_id = await outbox.enqueue(
-            session,
-            user_id=parent.id,
-            chat_id=parent.chat_id,
-            kind="call.ask",
-            text=text,
-            buttons=confirm_buttons(tr, occurrence.id),
-            dedupe_key=f"call:{occurrence.id}:ask",
+        messages.append(
+            {
+                "user_id": parent.id,
+                "chat_id": parent.chat_id,
+                "kind": "call.ask",
+                "text": text,
+                "buttons": confirm_buttons(tr, occurrence.id),
+                "dedupe_key": f"call:{occurrence.id}:ask",
+            }
         )
-        if new_id is not None:
-            ids.append(new_id)
-    return ids
+    return [i for i in await outbox.enqueue_many(session, messages) if i is not None]
 
 
 def polite(user: User, now: datetime) -> timedelta | None:

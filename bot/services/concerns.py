@@ -11,9 +11,11 @@ import html
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot import labels
 from bot.i18n import N_, Tr
@@ -165,29 +167,41 @@ def _urgency(policy: triage.Policy, category: str, in_danger: bool, description:
     return urgency
 
 
+@cache
+def _ladder_query() -> Select[tuple[str, int, int, bool]]:
+    # Built once: putting three aliases and their joins together costs more than running the query.
+    village, township, county = aliased(Area), aliased(Area), aliased(Area)
+    on_path = or_(
+        *(
+            and_(CaseworkerPost.area_id == area.id, CaseworkerPost.level == area.level)
+            for area in (village, township, county)
+        )
+    )
+    return (
+        select(CaseworkerPost.level, CaseworkerPost.id, User.id, User.unreachable)
+        .select_from(village)
+        .outerjoin(township, township.id == village.parent_id)
+        .outerjoin(county, county.id == township.parent_id)
+        .join(CaseworkerPost, on_path)
+        .join(User, User.id == CaseworkerPost.user_id)
+        .where(village.id == bindparam("village_id"), CaseworkerPost.active.is_(True))
+        .order_by(CaseworkerPost.id)
+    )
+
+
 async def load_ladder(session: AsyncSession, village_id: int) -> ladder.Ladder:
-    """The people on each rung for one village: its child directors, township supervisors, county officers."""
-    path = {a.level: a.id for a in await areas.area_path(session, village_id)}
-    rungs: list[tuple[ladder.Person, ...]] = []
-    for level in LEVEL_OF_RUNG:
-        area_id = path.get(level)
-        people: list[ladder.Person] = []
-        if area_id is not None:
-            rows = (
-                await session.execute(
-                    select(CaseworkerPost.id, User.id, User.unreachable)
-                    .join(User, User.id == CaseworkerPost.user_id)
-                    .where(
-                        CaseworkerPost.area_id == area_id,
-                        CaseworkerPost.level == level,
-                        CaseworkerPost.active.is_(True),
-                    )
-                    .order_by(CaseworkerPost.id)
-                )
-            ).all()
-            people = [ladder.Person(post_id=p, user_id=u, reachable=not unreachable) for p, u, unreachable in rows]
-        rungs.append(tuple(people))
-    return ladder.Ladder(rungs=(rungs[0], rungs[1], rungs[2]))
+    """The people on each rung for one village: its child directors, township supervisors, county officers.
+
+    One query (it runs for every concern filed and at every escalation): the village, its parent and
+    grandparent, and the active posts sitting on each of them at that area's own level.
+    """
+    rows = (await session.execute(_ladder_query(), {"village_id": village_id})).all()
+    rungs: dict[str, list[ladder.Person]] = {level: [] for level in LEVEL_OF_RUNG}
+    for level, post_id, user_id, unreachable in rows:
+        if level in rungs:
+            rungs[level].append(ladder.Person(post_id=post_id, user_id=user_id, reachable=not unreachable))
+    village_rung, township_rung, county_rung = (tuple(rungs[level]) for level in LEVEL_OF_RUNG)
+    return ladder.Ladder(rungs=(village_rung, township_rung, county_rung))
 
 
 async def _state(session: AsyncSession, concern: Concern) -> ladder.State:

@@ -8,7 +8,10 @@ request to the village child director (30 days). Thresholds in `content/calls/po
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -78,29 +81,43 @@ def _next_check(row: ContactWatch, policy: call_policy.CallPolicy) -> datetime:
 
 
 async def tick(session: AsyncSession, *, now: datetime, limit: int = 200) -> list[int]:
+    """Due watches: weekly summaries and the next step of the ladder. The batch is read with one query per kind
+    (parents, children, calls done, calls at hand, carers) and its messages written with one INSERT."""
     policy = call_policy.policy()
     query = (
         select(ContactWatch).where(ContactWatch.next_check_at <= now).order_by(ContactWatch.next_check_at).limit(limit)
     )
     query = skip_locked(session, query)
-    ids: list[int] = []
-    for row in (await session.scalars(query)).all():
-        parent = await session.get(User, row.parent_user_id)
+    rows = (await session.scalars(query)).all()
+    if not rows:
+        return []
+    parents = await _users(session, [row.parent_user_id for row in rows])
+    work: list[tuple[ContactWatch, User]] = []
+    for row in rows:
+        parent = parents.get(row.parent_user_id)
         if parent is None:
             continue
         hours = call_policy.quiet_hours_of(parent, policy)
         if quiet.is_quiet(hours, parent.timezone, now):
             row.next_check_at = quiet.next_allowed(hours, parent.timezone, now)  # the morning
             continue
+        work.append((row, parent))
+    if not work:
+        return []
+    batch = await _Batch.read(session, [row for row, _parent in work], now, policy)
+    messages: list[dict[str, Any]] = []
+    ids: list[int] = []
+    for row, parent in work:
         if row.summary_due_at is not None and row.summary_due_at <= now:
-            ids += await _summary(session, row, parent, now)
+            messages.append(_summary(batch, row, parent, now))
             row.summary_due_at = recurrence.next_occurrence(_summary_rule(policy, parent.timezone), now)
         held = False
         if _step_due(row, now, policy) is not None:
-            sent, held = await _nudge(session, row, parent, now, policy)
-            ids += sent
+            sent, welfare_ids, held = await _nudge(session, batch, row, parent, now, policy)
+            messages += sent
+            ids += welfare_ids
         row.next_check_at = now + RETRY if held else _next_check(row, policy)
-    return ids
+    return [i for i in await outbox.enqueue_many(session, messages) if i is not None] + ids
 
 
 def _step_due(row: ContactWatch, now: datetime, policy: call_policy.CallPolicy) -> int | None:
@@ -109,26 +126,116 @@ def _step_due(row: ContactWatch, now: datetime, policy: call_policy.CallPolicy) 
     return max(due) if due else None  # after a long outage, the highest step only: one message, not three
 
 
-async def _children(session: AsyncSession, household_id: int) -> list[Child]:
-    return list(
-        (await session.scalars(select(Child).where(Child.household_id == household_id).order_by(Child.id))).all()
-    )
+_IN_CHUNK = 500  # ids per IN (...): far below the bind-parameter limits of SQLite and asyncpg
+
+
+def _chunks(values: Iterable[int]) -> list[list[int]]:
+    unique = list(dict.fromkeys(values))
+    return [unique[i : i + _IN_CHUNK] for i in range(0, len(unique), _IN_CHUNK)]
+
+
+async def _users(session: AsyncSession, ids: Iterable[int]) -> dict[int, User]:
+    out: dict[int, User] = {}
+    for chunk in _chunks(ids):
+        out.update((u.id, u) for u in (await session.scalars(select(User).where(User.id.in_(chunk)))).all())
+    return out
+
+
+@dataclass
+class _Batch:
+    """What the summaries and nudges of a batch of watches need, keyed by household (and parent)."""
+
+    children: dict[int, list[Child]] = field(default_factory=dict)  # household -> its children, by id
+    done: dict[tuple[int, int], list[tuple[datetime, list[int]]]] = field(default_factory=dict)  # calls held
+    at_hand: set[tuple[int, int]] = field(default_factory=set)  # (household, parent) with a call at hand
+    carers: dict[int, list[User]] = field(default_factory=dict)  # household -> its carers
+    relations: dict[tuple[int, int], str] = field(default_factory=dict)  # (household, user) -> relation
+
+    @classmethod
+    async def read(
+        cls, session: AsyncSession, rows: list[ContactWatch], now: datetime, policy: call_policy.CallPolicy
+    ) -> _Batch:
+        batch = cls()
+        summaries = [r for r in rows if r.summary_due_at is not None and r.summary_due_at <= now]
+        steps = [(r, level) for r in rows if (level := _step_due(r, now, policy)) is not None]
+        households = [r.household_id for r in summaries] + [r.household_id for r, _level in steps]
+        for chunk in _chunks(households):
+            for child in (
+                await session.scalars(select(Child).where(Child.household_id.in_(chunk)).order_by(Child.id))
+            ).all():
+                batch.children.setdefault(child.household_id, []).append(child)
+        for chunk in _chunks(r.household_id for r in summaries):
+            done = await session.execute(
+                select(
+                    CallOccurrence.household_id,
+                    CallSchedule.parent_user_id,
+                    CallOccurrence.due_at,
+                    CallSchedule.child_ids,
+                )
+                .join(CallSchedule, CallSchedule.id == CallOccurrence.schedule_id)
+                .where(CallOccurrence.household_id.in_(chunk), CallOccurrence.outcome == "done")
+            )
+            for household_id, parent_id, due, kids in done.all():
+                batch.done.setdefault((household_id, parent_id), []).append((due, kids))
+        # The visit request is never held back, so only the earlier steps need to know of a call at hand.
+        held_back = [r.household_id for r, level in steps if level != policy.nudge_days[2]]
+        for chunk in _chunks(held_back):
+            soon = await session.execute(
+                select(CallSchedule.household_id, CallSchedule.parent_user_id).where(
+                    CallSchedule.household_id.in_(chunk),
+                    CallSchedule.status == "active",
+                    CallSchedule.next_due_at <= now + AT_HAND,
+                )
+            )
+            waiting = await session.execute(
+                select(CallOccurrence.household_id, CallSchedule.parent_user_id)
+                .join(CallSchedule, CallSchedule.id == CallOccurrence.schedule_id)
+                .where(
+                    CallOccurrence.household_id.in_(chunk),
+                    CallOccurrence.outcome.is_(None),
+                    CallOccurrence.skipped.is_(None),
+                    CallOccurrence.due_at >= now - AT_HAND,
+                )
+            )
+            batch.at_hand.update((h, p) for h, p in [*soon.all(), *waiting.all()])
+        told = [r.household_id for r, level in steps if level == policy.nudge_days[1] and r.tell_guardian]
+        for chunk in _chunks(told):
+            members = await session.execute(
+                select(User, Membership.household_id, Membership.kind, Membership.relation)
+                .join(Membership, Membership.user_id == User.id)
+                .where(Membership.household_id.in_(chunk))
+                .order_by(Membership.id)
+            )
+            for user, household_id, kind, relation in members.all():
+                batch.relations[(household_id, user.id)] = relation
+                if kind == "guardian":
+                    batch.carers.setdefault(household_id, []).append(user)
+        return batch
+
+
+def _names(tr: Tr, children: list[Child]) -> str:
+    return labels.join(tr, [html.escape(c.nickname, quote=False) for c in children]) or tr.gettext("the children")
 
 
 async def _nudge(
-    session: AsyncSession, row: ContactWatch, parent: User, now: datetime, policy: call_policy.CallPolicy
-) -> tuple[list[int], bool]:
-    """The next step of the ladder; (messages, held back because a call is at hand)."""
+    session: AsyncSession,
+    batch: _Batch,
+    row: ContactWatch,
+    parent: User,
+    now: datetime,
+    policy: call_policy.CallPolicy,
+) -> tuple[list[dict[str, Any]], list[int], bool]:
+    """The next step of the ladder; (messages, messages the visit request sent, held back: a call at hand)."""
     level = _step_due(row, now, policy)
     if level is None:
-        return [], False
-    if level != policy.nudge_days[2] and await _call_at_hand(session, row, now):
-        return [], True  # the visit request is never held back
+        return [], [], False
+    if level != policy.nudge_days[2] and (row.household_id, row.parent_user_id) in batch.at_hand:
+        return [], [], True  # the visit request is never held back
     row.level = level
     tr = Tr(parent.locale, parent.timezone)
-    children = await _children(session, row.household_id)
-    names = labels.join(tr, [html.escape(c.nickname, quote=False) for c in children]) or tr.gettext("the children")
+    names = _names(tr, batch.children.get(row.household_id, []))
     key = f"contact:{row.id}:{(row.last_contact_at or row.since).isoformat()}:{level}"
+    messages: list[dict[str, Any]] = []
     ids: list[int] = []
     first, second, _third = policy.nudge_days
     if level == first:
@@ -142,105 +249,57 @@ async def _nudge(
             "laugh this week."
         ).format(days=level, children=names)
         if row.tell_guardian:
-            ids += await _tell_carers(session, row, now, key)
+            messages += _tell_carers(batch, row, now, key)
     else:
         text = tr.gettext(
             "💛 It has been {days} days without a call with {children}. The village child director has been asked to "
             "visit the family and see how everyone is. A call from you would help most."
         ).format(days=level, children=names)
         ids += await welfare.request(session, household_id=row.household_id, reason="no_contact", now=now)
-    new_id = await outbox.enqueue(
-        session,
-        user_id=parent.id,
-        chat_id=parent.chat_id,
-        kind="contact.nudge",
-        text=text,
-        buttons=[[(tr.gettext("📞 Book a call"), BOOK)]],
-        dedupe_key=key,
+    messages.append(
+        {
+            "user_id": parent.id,
+            "chat_id": parent.chat_id,
+            "kind": "contact.nudge",
+            "text": text,
+            "buttons": [[(tr.gettext("📞 Book a call"), BOOK)]],
+            "dedupe_key": key,
+        }
     )
-    return ([new_id] if new_id is not None else []) + ids, False
+    return messages, ids, False
 
 
-async def _call_at_hand(session: AsyncSession, row: ContactWatch, now: datetime) -> bool:
-    """A call due within a day, or one just held and not yet answered for: no nudge before we know."""
-    soon = await session.scalar(
-        select(CallSchedule.id)
-        .where(
-            CallSchedule.household_id == row.household_id,
-            CallSchedule.parent_user_id == row.parent_user_id,
-            CallSchedule.status == "active",
-            CallSchedule.next_due_at <= now + AT_HAND,
-        )
-        .limit(1)
-    )
-    waiting = await session.scalar(
-        select(CallOccurrence.id)
-        .join(CallSchedule, CallSchedule.id == CallOccurrence.schedule_id)
-        .where(
-            CallSchedule.parent_user_id == row.parent_user_id,
-            CallOccurrence.household_id == row.household_id,
-            CallOccurrence.outcome.is_(None),
-            CallOccurrence.skipped.is_(None),
-            CallOccurrence.due_at >= now - AT_HAND,
-        )
-        .limit(1)
-    )
-    return soon is not None or waiting is not None
-
-
-async def _tell_carers(session: AsyncSession, row: ContactWatch, now: datetime, key: str) -> list[int]:
-    relation = await session.scalar(
-        select(Membership.relation).where(
-            Membership.user_id == row.parent_user_id, Membership.household_id == row.household_id
-        )
-    )
-    carers = (
-        await session.scalars(
-            select(User)
-            .join(Membership, Membership.user_id == User.id)
-            .where(Membership.household_id == row.household_id, Membership.kind == "guardian")
-        )
-    ).all()
-    ids: list[int] = []
-    for carer in carers:
+def _tell_carers(batch: _Batch, row: ContactWatch, now: datetime, key: str) -> list[dict[str, Any]]:
+    relation = batch.relations.get((row.household_id, row.parent_user_id))
+    messages: list[dict[str, Any]] = []
+    for carer in batch.carers.get(row.household_id, []):
         tr = Tr(carer.locale, carer.timezone)
         text = tr.gettext(
             "{parent} has not had a video call with the children for two weeks. If the children miss them, you could "
             "help them send a voice message."
         ).format(parent=labels.relation(tr, relation or "other"))
         hours = call_policy.quiet_hours_of(carer)
-        new_id = await outbox.enqueue(
-            session,
-            user_id=carer.id,
-            chat_id=carer.chat_id,
-            kind="contact.carer",
-            text=text,
-            dedupe_key=f"{key}:carer:{carer.id}",
-            delay=call_policy.wait(hours, carer.timezone, now),  # the carer's own quiet hours
+        messages.append(
+            {
+                "user_id": carer.id,
+                "chat_id": carer.chat_id,
+                "kind": "contact.carer",
+                "text": text,
+                "dedupe_key": f"{key}:carer:{carer.id}",
+                "delay": call_policy.wait(hours, carer.timezone, now),  # the carer's own quiet hours
+            }
         )
-        if new_id is not None:
-            ids.append(new_id)
-    return ids
+    return messages
 
 
-async def _summary(session: AsyncSession, row: ContactWatch, parent: User, now: datetime) -> list[int]:
+def _summary(batch: _Batch, row: ContactWatch, parent: User, now: datetime) -> dict[str, Any]:
     tr = Tr(parent.locale, parent.timezone)
     zone = ZoneInfo(parent.timezone)
     local = now.astimezone(zone)
     month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    done = (
-        await session.execute(
-            select(CallOccurrence.due_at, CallSchedule.child_ids)
-            .join(CallSchedule, CallSchedule.id == CallOccurrence.schedule_id)
-            .where(
-                CallOccurrence.household_id == row.household_id,
-                CallSchedule.parent_user_id == row.parent_user_id,
-                CallOccurrence.outcome == "done",
-            )
-        )
-    ).all()
+    done = batch.done.get((row.household_id, row.parent_user_id), [])
     lines = [tr.gettext("📊 Your calls this month:")]
-    for child in await _children(session, row.household_id):
+    for child in batch.children.get(row.household_id, []):
         n = sum(1 for due, kids in done if child.id in kids and due >= month_start)
         lines.append(
             tr.ngettext("{name}: {n} call", "{name}: {n} calls", n).format(
@@ -248,15 +307,13 @@ async def _summary(session: AsyncSession, row: ContactWatch, parent: User, now: 
             )
         )
     lines.append(streak_line(tr, weeks_in_a_row([due for due, _kids in done], now, zone)))
-    new_id = await outbox.enqueue(
-        session,
-        user_id=parent.id,
-        chat_id=parent.chat_id,
-        kind="contact.summary",
-        text="\n".join(lines),
-        dedupe_key=f"contact:{row.id}:summary:{local.date().isoformat()}",
-    )
-    return [new_id] if new_id is not None else []
+    return {
+        "user_id": parent.id,
+        "chat_id": parent.chat_id,
+        "kind": "contact.summary",
+        "text": "\n".join(lines),
+        "dedupe_key": f"contact:{row.id}:summary:{local.date().isoformat()}",
+    }
 
 
 def weeks_in_a_row(calls: list[datetime], now: datetime, zone: ZoneInfo) -> int:

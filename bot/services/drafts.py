@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Hashable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
+from bot.services.memory import Forgetful
 from db.models import Draft
+from db.session import Database, insert_for
 from db.types import utcnow
 
 # An unfinished flow is kept this long; after that its answers are deleted and the flow starts afresh.
@@ -26,20 +31,118 @@ async def update(session: AsyncSession, user_id: int, flow: str, **values: Any) 
     if row is None:
         row = Draft(user_id=user_id, flow=flow, data={})
         session.add(row)
-    data = dict(row.data)
-    for key, value in values.items():
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
+    data = merged(row.data, values)
     row.data = data  # a new dict, so SQLAlchemy sees the change
     row.updated_at = utcnow()
     await session.flush()
     return data
 
 
+class Kept(Forgetful):
+    """Drafts kept in memory between a person's steps: most steps need no read (bot/services/memory.py).
+
+    `put` and `clear` write with the OWN option and keep or forget the one draft themselves; anything else
+    that changes drafts (an ORM flush, a bulk statement) makes them forgotten as usual."""
+
+    KEY = "drafts"
+    WATCHED = frozenset({Draft.__tablename__})
+    OWN = "drafts_own"
+
+    def __init__(self, db: Database, *, ttl: float = 600.0, size: int = 20_000) -> None:
+        super().__init__(db, ttl=ttl)
+        self.size = size
+        # (user id, flow) -> (kept at, answers or None for "no draft", last step)
+        self._drafts: OrderedDict[tuple[int, str], tuple[float, dict[str, Any] | None, datetime | None]] = OrderedDict()
+        db.memory[self.KEY] = self
+
+    def get(self, user_id: int, flow: str) -> tuple[dict[str, Any], datetime] | None:
+        kept = self._drafts.get((user_id, flow))
+        if kept is None or kept[1] is None or self.clock() - kept[0] > self.ttl:
+            return None
+        return dict(kept[1]), kept[2]
+
+    def is_absent(self, user_id: int, flow: str) -> bool:
+        """Known to have no draft (cleared or looked for by this process, nothing written since)."""
+        kept = self._drafts.get((user_id, flow))
+        return kept is not None and kept[1] is None and self.clock() - kept[0] <= self.ttl
+
+    def absent(self, user_id: int, flow: str, generation: int) -> None:
+        if generation == self.generation:
+            self._drafts[(user_id, flow)] = (self.clock(), None, None)
+
+    def _after_commit(self, session: Session) -> None:
+        cleared = session.info.pop(_CLEARED, set())
+        super()._after_commit(session)
+        for user_id, flow in cleared:
+            self.absent(user_id, flow, self.generation)
+
+    def keep(self, user_id: int, flow: str, data: dict[str, Any], updated_at: datetime, generation: int) -> None:
+        """Keep a draft as committed, read or written while `generation` was current."""
+        if generation != self.generation:
+            return
+        self._drafts[(user_id, flow)] = (self.clock(), dict(data), updated_at)
+        self._drafts.move_to_end((user_id, flow))
+        while len(self._drafts) > self.size:
+            self._drafts.popitem(last=False)
+
+    def keys_of(self, obj: object) -> set[Hashable] | object:
+        return {(obj.user_id, obj.flow)} if isinstance(obj, Draft) else set()
+
+    def forget(self, keys: set[Hashable]) -> None:
+        for key in keys:
+            self._drafts.pop(key, None)  # type: ignore[call-overload]
+
+    def forget_all(self) -> None:
+        self._drafts.clear()
+
+
+_CLEARED = "drafts_cleared"
+
+
+def kept(session: AsyncSession) -> Kept | None:
+    return session.info.get(Kept.KEY)
+
+
+async def read(session: AsyncSession, user_id: int, flow: str) -> tuple[dict[str, Any], datetime] | None:
+    """The draft's answers and when its last step was taken, in one query; None when there is none."""
+    row = (
+        await session.execute(select(Draft.data, Draft.updated_at).where(Draft.user_id == user_id, Draft.flow == flow))
+    ).first()
+    return None if row is None else (dict(row[0]), row[1])
+
+
+async def put(
+    session: AsyncSession, user_id: int, flow: str, data: dict[str, Any], now: datetime | None = None
+) -> None:
+    """Store the whole draft in one statement (no read first: the caller knows it already)."""
+    now = now or utcnow()
+    stmt = insert_for(session)(Draft).values(user_id=user_id, flow=flow, data=data, updated_at=now)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["user_id", "flow"], set_={"data": data, "updated_at": now}
+        ).execution_options(**{Kept.OWN: True})
+    )
+
+
+def merged(data: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """`data` with `values` applied: None removes a key."""
+    data = dict(data)
+    for key, value in values.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    return data
+
+
 async def clear(session: AsyncSession, user_id: int, flow: str) -> None:
-    await session.execute(delete(Draft).where(Draft.user_id == user_id, Draft.flow == flow))
+    await session.execute(
+        delete(Draft).where(Draft.user_id == user_id, Draft.flow == flow).execution_options(**{Kept.OWN: True})
+    )
+    memory = kept(session)
+    if memory is not None:
+        memory.forget_with(session, {(user_id, flow)})
+        session.info.setdefault(_CLEARED, set()).add((user_id, flow))  # known absent once committed
 
 
 async def age(session: AsyncSession, user_id: int, flow: str, now: datetime | None = None) -> timedelta | None:
@@ -50,11 +153,27 @@ async def age(session: AsyncSession, user_id: int, flow: str, now: datetime | No
 
 async def is_fresh(session: AsyncSession, user_id: int, flow: str) -> bool:
     """A flow under way and touched within TTL; a stale one is cleared, so its answers are not taken up again."""
-    current = await age(session, user_id, flow)
-    if current is not None and current <= TTL:
-        return True
+    return await fresh_draft(session, user_id, flow) is not None
+
+
+async def fresh_draft(
+    session: AsyncSession, user_id: int, flow: str, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """The answers of a flow under way and touched within TTL; a stale draft is cleared (None)."""
+    memory = kept(session)
+    found = memory.get(user_id, flow) if memory is not None else None
+    if found is None:
+        generation = memory.generation if memory is not None else 0
+        found = await read(session, user_id, flow)
+        if memory is not None:
+            if found is not None:
+                memory.keep(user_id, flow, found[0], found[1], generation)
+            else:
+                memory.absent(user_id, flow, generation)
+    if found is not None and (now or utcnow()) - found[1] <= TTL:
+        return found[0]
     await clear(session, user_id, flow)
-    return False
+    return None
 
 
 async def purge_stale(session: AsyncSession, now: datetime | None = None) -> int:

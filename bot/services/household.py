@@ -6,15 +6,18 @@ forged button or a foreign household id raises `NotAllowed` and changes nothing.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.services import codes
 from bot.services.errors import Invalid, NotAllowed
+from bot.services.memory import ALL, Forgetful
 from db.models import (
     Area,
     AuditEvent,
@@ -26,6 +29,7 @@ from db.models import (
     Membership,
     User,
 )
+from db.session import Database
 from db.types import utcnow
 
 # relation -> kind of membership. Parents are the legal guardians; the others are entrusted carers.
@@ -192,9 +196,63 @@ async def add_child(
     return child.id
 
 
+class HouseholdViews(Forgetful):
+    """Households as `view` shows them, kept in memory: a report reads its household three times, eight
+    queries each. Forgotten when any of the rows it is built from changes (bot/services/memory.py)."""
+
+    KEY = "household_views"
+    # app_user too: deleting a person takes their memberships and consents with it, by cascade.
+    WATCHED = frozenset(t.__tablename__ for t in (Household, Child, ChildConsent, Membership, BackupAdult, Area, User))
+
+    def __init__(self, db: Database, *, ttl: float = 60.0, size: int = 5_000) -> None:
+        super().__init__(db, ttl=ttl)
+        self.size = size
+        self._views: OrderedDict[int, tuple[float, tuple[int, int], HouseholdView]] = OrderedDict()
+        db.memory[self.KEY] = self
+
+    def get(self, household_id: int, now: datetime) -> HouseholdView | None:
+        kept = self._views.get(household_id)
+        # Ages are counted in months: a view from another month is read again.
+        if kept is None or self.clock() - kept[0] > self.ttl or kept[1] != (now.year, now.month):
+            return None
+        self._views.move_to_end(household_id)
+        return kept[2]
+
+    def put(self, session: AsyncSession, view: HouseholdView, generation: int, now: datetime) -> None:
+        # Not what a transaction that changed these tables sees: it may yet roll back.
+        if generation != self.generation or self._mark in session.info or session.new or session.dirty:
+            return
+        self._views[view.id] = (self.clock(), (now.year, now.month), view)
+        while len(self._views) > self.size:
+            self._views.popitem(last=False)
+
+    def keys_of(self, obj: object) -> set[Hashable] | object:
+        if isinstance(obj, Household):
+            return {obj.id}
+        if isinstance(obj, Child | Membership | BackupAdult):
+            return {obj.household_id}
+        if isinstance(obj, ChildConsent | Area):
+            return ALL
+        if isinstance(obj, User) and inspect(obj).deleted:  # their memberships and consents go by cascade
+            return ALL
+        return set()
+
+    def forget(self, keys: set[Hashable]) -> None:
+        for key in keys:
+            self._views.pop(key, None)  # type: ignore[call-overload]
+
+    def forget_all(self) -> None:
+        self._views.clear()
+
+
 async def view(session: AsyncSession, *, user_id: int, household_id: int, now: datetime | None = None) -> HouseholdView:
-    await membership(session, user_id, household_id)
     now = now or utcnow()
+    views: HouseholdViews | None = session.info.get(HouseholdViews.KEY)
+    cached = views.get(household_id, now) if views is not None else None
+    if cached is not None and cached.member(user_id) is not None:
+        return cached
+    generation = views.generation if views is not None else 0
+    await membership(session, user_id, household_id)
     household = await session.scalar(
         select(Household)
         .where(Household.id == household_id)
@@ -221,7 +279,7 @@ async def view(session: AsyncSession, *, user_id: int, household_id: int, now: d
         )
         for c in household.children
     )
-    return HouseholdView(
+    result = HouseholdView(
         id=household.id,
         village_id=village.id,
         township_id=township.id if township else None,
@@ -234,6 +292,9 @@ async def view(session: AsyncSession, *, user_id: int, household_id: int, now: d
         members=tuple(MemberView(m.user_id, m.relation, m.kind) for m in household.members),
         backups=tuple(BackupView(b.name, b.relation, b.phone) for b in household.backup_adults),
     )
+    if views is not None:
+        views.put(session, result, generation, now)
+    return result
 
 
 async def issue_link_code(

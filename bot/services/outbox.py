@@ -12,11 +12,12 @@ the current holder's.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -100,6 +101,75 @@ async def enqueue(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]]) -> list[int | None]:
+    """`enqueue` for many messages in a few statements; each mapping holds `enqueue`'s keyword arguments.
+
+    Returns, in the order given, each message's id, or None where its `dedupe_key` was already queued (before,
+    or earlier in `messages`: the first one wins, as with calls to `enqueue` one after another).
+    """
+
+    def values(
+        *,
+        user_id: int | None,
+        chat_id: int,
+        kind: str,
+        text: str,
+        dedupe_key: str,
+        buttons: Buttons | None = None,
+        due_at: datetime | None = None,
+        media: tuple[str, str] | None = None,
+        delay: timedelta | None = None,
+    ) -> dict[str, Any]:
+        # The same checks and row as `enqueue`, so both keep one meaning.
+        if not dedupe_key or len(dedupe_key) > MAX_DEDUPE_KEY_CHARS:
+            raise ValueError(f"dedupe_key must be 1-{MAX_DEDUPE_KEY_CHARS} characters")
+        rows = []
+        for row in buttons or []:
+            out_row = []
+            for label, data in row:
+                if not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA_BYTES:
+                    raise ValueError(f"callback_data must be 1-{MAX_CALLBACK_DATA_BYTES} bytes")
+                out_row.append({"text": label, "callback_data": data})
+            rows.append(out_row)
+        now = utcnow()  # the dispatcher's clock, as in `enqueue`
+        return {
+            "user_id": user_id,
+            "chat_id": chat_id,
+            "kind": kind,
+            "payload": {"text": text, "parse_mode": "HTML", "buttons": rows}
+            | ({"media": {"kind": media[0], "file_id": media[1]}} if media else {}),
+            "dedupe_key": dedupe_key,
+            "status": "pending",
+            "due_at": due_at or (now + delay if delay else now),
+            "attempts": 0,
+            "created_at": now,
+        }
+
+    all_values = [values(**m) for m in messages]  # every message is checked before anything is written
+    unique: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for v in all_values:  # the first of each key, in order: ids rise in the order given, as with `enqueue`
+        if v["dedupe_key"] not in seen:
+            seen.add(v["dedupe_key"])
+            unique.append(v)
+    if not unique:
+        return [None] * len(all_values)
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    table = Outbox.__table__
+    # ON CONFLICT DO NOTHING, as in `enqueue`: safe inside the caller's PostgreSQL transaction. One statement
+    # with a list of rows: SQLAlchemy sends them as a few multi-row INSERTs and compiles the statement once.
+    stmt = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
+        .returning(table.c.id, table.c.dedupe_key)
+    )
+    ids = {key: id for id, key in (await session.execute(stmt, unique)).all()}
+    out: list[int | None] = []
+    for v in all_values:
+        out.append(ids.pop(v["dedupe_key"], None))  # popped: a repeated key in `messages` gets None
+    return out
+
+
 async def claim(
     session: AsyncSession,
     *,
@@ -107,15 +177,23 @@ async def claim(
     limit: int,
     lease_seconds: float,
     ids: list[int] | None = None,
+    first_kinds: Collection[str] = (),
 ) -> list[OutboxItem]:
-    """Lease up to `limit` due rows (pending and due, or sending with an expired lease) to the caller."""
+    """Lease up to `limit` due rows (pending and due, or sending with an expired lease) to the caller.
+
+    Rows of `first_kinds` are taken before any other due row, so an urgent message never waits behind a
+    backlog of routine ones.
+    """
     if limit <= 0 or ids == []:
         return []
     due = or_(
         and_(Outbox.status == "pending", Outbox.due_at <= now),
         and_(Outbox.status == "sending", Outbox.claimed_until < now),
     )
-    candidates = select(Outbox.id).where(due).order_by(Outbox.due_at, Outbox.id).limit(limit)
+    order: list[Any] = [Outbox.due_at, Outbox.id]
+    if first_kinds:
+        order.insert(0, case((Outbox.kind.in_(list(first_kinds)), 0), else_=1))
+    candidates = select(Outbox.id).where(due).order_by(*order).limit(limit)
     if ids is not None:
         candidates = candidates.where(Outbox.id.in_(ids))
     if _dialect(session) == "postgresql":
@@ -206,9 +284,20 @@ async def mark_failed(session: AsyncSession, id: int, error: str, *, attempt: in
     return await _finish(session, id, attempt, status="failed", last_error=_error(error))
 
 
-async def release(session: AsyncSession, id: int, *, attempt: int) -> bool:
-    """Hand an unsent claimed row back as if never claimed (the sender ran short of lease time)."""
-    return await _finish(session, id, attempt, status="pending", attempts=Outbox.attempts - 1)
+async def release(session: AsyncSession, id: int, *, attempt: int, due_at: datetime | None = None) -> bool:
+    """Hand an unsent claimed row back as if never claimed (the sender ran short of lease time, or the chat
+    is waiting out a 429: then `due_at` is when it may be sent)."""
+    values: dict[str, Any] = {"due_at": due_at} if due_at is not None else {}
+    return await _finish(session, id, attempt, status="pending", attempts=Outbox.attempts - 1, **values)
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """When the next row becomes claimable: the earliest pending `due_at` or `sending` lease expiry."""
+    pending = select(func.min(Outbox.due_at)).where(Outbox.status == "pending").scalar_subquery()
+    leased = select(func.min(Outbox.claimed_until)).where(Outbox.status == "sending").scalar_subquery()
+    row = (await session.execute(select(pending, leased))).one()
+    times = [t for t in row if t is not None]
+    return min(times) if times else None
 
 
 async def mark_unreachable(session: AsyncSession, id: int, error: str, *, attempt: int | None = None) -> int | None:

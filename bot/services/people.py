@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import literal, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import SUPPORTED_LOCALES
@@ -30,6 +30,7 @@ class Person:
     is_admin: bool
     is_new: bool = False
     timezone_chosen: bool = False
+    last_seen_at: datetime | None = None
 
     @property
     def has_household(self) -> bool:
@@ -41,23 +42,17 @@ class Person:
 
 
 async def _view(session: AsyncSession, user: User, admin_ids: frozenset[int], is_new: bool = False) -> Person:
-    households = (
-        await session.scalars(
-            select(Membership.household_id).where(Membership.user_id == user.id).order_by(Membership.id)
-        )
-    ).all()
-    posts = (
-        await session.scalars(
-            select(CaseworkerPost.id).where(CaseworkerPost.user_id == user.id, CaseworkerPost.active.is_(True))
-        )
-    ).all()
-    admin_post = await session.scalar(
-        select(CaseworkerPost.id).where(
-            CaseworkerPost.user_id == user.id,
-            CaseworkerPost.active.is_(True),
-            CaseworkerPost.level == "admin",
-        )
+    # Households and active posts in one round trip: this runs on every update whose person is not in memory.
+    households_q = select(
+        literal("household").label("what"), Membership.household_id.label("ref"), Membership.id.label("n"), null()
+    ).where(Membership.user_id == user.id)
+    posts_q = select(literal("post"), CaseworkerPost.id, CaseworkerPost.id, CaseworkerPost.level).where(
+        CaseworkerPost.user_id == user.id, CaseworkerPost.active.is_(True)
     )
+    rows = (await session.execute(households_q.union_all(posts_q).order_by("what", "n"))).all()
+    households = [ref for what, ref, _n, _level in rows if what == "household"]
+    posts = [ref for what, ref, _n, _level in rows if what == "post"]
+    admin_post = next((ref for what, ref, _n, level in rows if what == "post" and level == "admin"), None)
     return Person(
         id=user.id,
         telegram_id=user.telegram_id,
@@ -72,6 +67,7 @@ async def _view(session: AsyncSession, user: User, admin_ids: frozenset[int], is
         is_admin=user.telegram_id in admin_ids or admin_post is not None,
         is_new=is_new,
         timezone_chosen=bool(user.timezone_chosen),
+        last_seen_at=user.last_seen_at,
     )
 
 
@@ -93,8 +89,11 @@ async def get_or_create(
     timezone: str,
     admin_ids: frozenset[int] = frozenset(),
     now: datetime | None = None,
+    record_seen: bool = True,
 ) -> Person:
-    """The person behind an update; created on first contact with the language Telegram reports."""
+    """The person behind an update; created on first contact with the language Telegram reports.
+
+    `record_seen=False`: the caller records the sign of life itself (handlers batch it: Identities.seen)."""
     now = now or utcnow()
     user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
     if user is not None:
@@ -103,7 +102,7 @@ async def get_or_create(
         if user.unreachable:
             # They wrote to us, so they can be reached again.
             user.unreachable = False
-        if user.last_seen_at is None or now - user.last_seen_at >= SEEN_STEP:
+        if record_seen and (user.last_seen_at is None or now - user.last_seen_at >= SEEN_STEP):
             user.last_seen_at = now
         return await _view(session, user, admin_ids)
     user = User(

@@ -7,7 +7,9 @@ Thresholds in `content/calls/policy.toml`.
 
 from __future__ import annotations
 
-from datetime import datetime
+import weakref
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
@@ -56,7 +58,25 @@ async def tick(session: AsyncSession, *, now: datetime, limit: int = 200) -> lis
         else:
             watch.stage, watch.stage_at = "welfare", now
             ids += await welfare.request(session, household_id=watch.household_id, reason="guardian_silent", now=now)
-    # New watches: carers silent for `silence` while call reminders kept reaching them.
+    if _discovery_due(session, now):
+        ids += await _discover(session, now, policy, limit)
+    return ids
+
+
+# New watches are looked for at most this often: the search reads every carer (134 ms with 100,000 households),
+# and a silence of `silence_days` noticed up to an hour late changes nothing that matters.
+DISCOVER_EVERY = timedelta(hours=1)
+_discovered: weakref.WeakKeyDictionary[Any, datetime] = weakref.WeakKeyDictionary()  # per database: last search
+
+
+def _discovery_due(session: AsyncSession, now: datetime) -> bool:
+    last = _discovered.get(session.get_bind())
+    return last is None or not last <= now < last + DISCOVER_EVERY  # a clock set back searches again
+
+
+async def _discover(session: AsyncSession, now: datetime, policy: call_policy.CallPolicy, limit: int) -> list[int]:
+    """New watches: carers silent for `silence` while call reminders kept reaching them."""
+    ids: list[int] = []
     reminded = exists().where(
         CallOccurrence.household_id == Membership.household_id,
         CallOccurrence.guardian_reminded_at >= now - policy.silence,
@@ -78,6 +98,8 @@ async def tick(session: AsyncSession, *, now: datetime, limit: int = 200) -> lis
             .limit(limit)
         )
     ).all()
+    if len(quiet_ones) < limit:  # all found: the next search can wait; a full batch means more are waiting
+        _discovered[session.get_bind()] = now
     for carer, household_id in quiet_ones:
         if quiet.is_quiet(call_policy.quiet_hours_of(carer, policy), carer.timezone, now):
             continue

@@ -9,6 +9,7 @@ through the outbox (DESIGN-NOTES §4–5), one tip per person per slot, quiet ho
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from bot.i18n import Tr
 from bot.services import call_policy, library, outbox, recurrence
 from bot.services import household as households
 from bot.services.errors import Invalid, NotAllowed
+from bot.services.identities import Identities
 from db.models import Child, Membership, TipDelivery, TipFeedback, TipSubscription, User
 from db.session import skip_locked
 from db.types import utcnow
@@ -54,6 +56,37 @@ async def reader(session: AsyncSession, user_id: int, now: datetime) -> Reader:
     return Reader(member.household_id, bands or frozenset(library.AGE_BANDS), member.kind, month)
 
 
+async def browsing_reader(
+    session: Callable[[], Awaitable[AsyncSession]],
+    identities: Identities,
+    *,
+    user_id: int,
+    household_ids: tuple[int, ...],
+    timezone: str,
+    now: datetime,
+) -> Reader:
+    """`reader` for someone pressing buttons: their household from memory when it is there (`session` is
+    awaited only when it is not: Database.lazy_transaction)."""
+    month = now.astimezone(ZoneInfo(timezone)).month
+    if not household_ids:
+        return Reader(None, frozenset(library.AGE_BANDS), "any", month)
+    household_id = household_ids[0]
+    family = identities.family(household_id)
+    if family is None:
+        generation = identities.generation
+        s = await session()
+        children = select(Child.birth_year, Child.birth_month).where(Child.household_id == household_id)
+        births = tuple((year, month_) for year, month_ in (await s.execute(children)).all())
+        members = select(Membership.user_id, Membership.kind).where(Membership.household_id == household_id)
+        kinds = {member: kind for member, kind in (await s.execute(members)).all()}
+        family = identities.remember_family(household_id, births, kinds, generation)
+    kind = family.kinds.get(user_id)
+    if kind is None:  # they left the household since: as for someone without one
+        return Reader(None, frozenset(library.AGE_BANDS), "any", month)
+    bands = frozenset(library.band(households.age_on(year, month_, now)) for year, month_ in family.births)
+    return Reader(household_id, bands or frozenset(library.AGE_BANDS), kind, month)
+
+
 def fitting(
     lib: library.Library, who: Reader, topic: str | None = None, *, out_of_season: bool = False
 ) -> list[library.Tip]:
@@ -74,6 +107,16 @@ def fitting(
     return sorted(tips, key=lambda t: 0 if t.season and lib.in_season(t, who.month) else 1 if t.season is None else 2)
 
 
+def choose(pool: list[library.Tip], disliked: set[str], last_seen: dict[str, datetime]) -> library.Tip | None:
+    """The first fitting tip not seen yet, else the one seen longest ago; 👎 "not for me" ones only when
+    nothing else fits."""
+    pool = [t for t in pool if t.id not in disliked] or pool
+    if not pool:
+        return None
+    unseen = [t for t in pool if t.id not in last_seen]
+    return unseen[0] if unseen else min(pool, key=lambda t: last_seen[t.id])
+
+
 async def next_tip(
     session: AsyncSession,
     who: Reader,
@@ -85,9 +128,8 @@ async def next_tip(
     slot: str | None = None,
 ) -> library.Tip | None:
     """The next fitting tip the household has not seen (or seen longest ago), recorded as seen."""
-    pool = fitting(library.library(), who, topic, out_of_season=via == "browse")
+    disliked: set[str] = set()
     if user_id is not None:
-        # 👎 "not for me": those come last, after every other fitting tip.
         disliked = set(
             (
                 await session.scalars(
@@ -95,9 +137,6 @@ async def next_tip(
                 )
             ).all()
         )
-        pool = [t for t in pool if t.id not in disliked] or pool
-    if not pool:
-        return None
     last_seen: dict[str, datetime] = {}
     if who.household_id is not None:
         rows = await session.execute(
@@ -106,8 +145,9 @@ async def next_tip(
             .group_by(TipDelivery.tip_id)
         )
         last_seen = {tip_id: at for tip_id, at in rows.all()}
-    unseen = [t for t in pool if t.id not in last_seen]
-    tip = unseen[0] if unseen else min(pool, key=lambda t: last_seen[t.id])
+    tip = choose(fitting(library.library(), who, topic, out_of_season=via == "browse"), disliked, last_seen)
+    if tip is None:
+        return None
     if who.household_id is not None:
         session.add(
             TipDelivery(household_id=who.household_id, user_id=user_id, tip_id=tip.id, via=via, slot=slot, sent_at=now)
@@ -202,7 +242,12 @@ async def set_status(session: AsyncSession, *, user_id: int, status: str, now: d
 
 
 async def tick(session: AsyncSession, *, now: datetime | None = None, limit: int = 200) -> list[int]:
-    """Due subscriptions: one fitting tip each, through the outbox; quiet hours hold it until morning."""
+    """Due subscriptions: one fitting tip each, through the outbox; quiet hours hold it until morning.
+
+    The batch is read with one query per kind (people, families, 👎, what each household has seen) and written
+    with one INSERT per table; tips are chosen as `reader` and `next_tip` choose them, one subscriber after
+    another, so two subscribers of one household still get different tips.
+    """
     now = now or utcnow()
     query = (
         select(TipSubscription)
@@ -211,40 +256,177 @@ async def tick(session: AsyncSession, *, now: datetime | None = None, limit: int
         .limit(limit)
     )
     query = skip_locked(session, query)
-    ids: list[int] = []
-    policy = call_policy.policy()
+    due: list[tuple[TipSubscription, datetime]] = []
+    # Subscribers of the same slot (the default time, say) come due together and share their next slot:
+    # `recurrence.next_occurrence` is a pure function, worked out once for each of its questions.
+    memo: dict[tuple[recurrence.Weekly, datetime, object], datetime] = {}
     for sub in (await session.scalars(query)).all():
         slot_at = sub.next_due_at
         assert slot_at is not None
-        rule = _rule(sub)
-        sub.next_due_at = recurrence.next_occurrence(
-            rule, max(now, slot_at), not_on=recurrence.local_date(slot_at, sub.timezone)
-        )
-        user = await session.get(User, sub.user_id)
-        if user is None or user.unreachable:
-            continue
-        try:
-            async with session.begin_nested():
-                who = await reader(session, user.id, now)
-                tip = await next_tip(
-                    session, who, now=now, via="subscription", user_id=user.id, slot=slot_at.isoformat()
-                )
-        except IntegrityError:
-            continue  # this slot was already sent (a second dispatcher)
-        if tip is None:
-            continue
+        rule, after, day = _rule(sub), max(now, slot_at), recurrence.local_date(slot_at, sub.timezone)
+        if (rule, after, day) not in memo:
+            memo[rule, after, day] = recurrence.next_occurrence(rule, after, not_on=day)
+        sub.next_due_at = memo[rule, after, day]
+        due.append((sub, slot_at))
+    if not due:
+        return []
+    users = await _users(session, [sub.user_id for sub, _slot in due])
+    due = [(sub, slot_at) for sub, slot_at in due if (u := users.get(sub.user_id)) is not None and not u.unreachable]
+    batch = await _TickBatch.read(session, [users[sub.user_id] for sub, _slot in due], due, now)
+    lib = library.library()
+    chosen: list[tuple[User, library.Tip, datetime, Reader]] = []
+    for sub, slot_at in due:
+        user = users[sub.user_id]
+        who = batch.readers[user.id]
+        if who.household_id is not None and (user.id, slot_at.isoformat()) in batch.sent:
+            continue  # this slot was already sent (a second dispatcher, a restart)
+        tip = batch.pick(lib, who, user.id, now)
+        if tip is not None:
+            chosen.append((user, tip, slot_at, who))
+    await _record_deliveries(session, chosen, now)
+    policy = call_policy.policy()
+    messages: list[dict[str, object]] = []
+    for user, tip, slot_at, _who in chosen:
         tr = Tr(user.locale, user.timezone)
         hours = call_policy.quiet_hours_of(user, policy)
-        new_id = await outbox.enqueue(
-            session,
-            user_id=user.id,
-            chat_id=user.chat_id,
-            kind="tip.subscription",
-            text=render(tr, tip),
-            buttons=buttons(tr, tip.id),
-            dedupe_key=f"tip:{user.id}:{slot_at.isoformat()}",
-            delay=call_policy.wait(hours, user.timezone, now),
+        messages.append(
+            {
+                "user_id": user.id,
+                "chat_id": user.chat_id,
+                "kind": "tip.subscription",
+                "text": render(tr, tip),
+                "buttons": buttons(tr, tip.id),
+                "dedupe_key": f"tip:{user.id}:{slot_at.isoformat()}",
+                "delay": call_policy.wait(hours, user.timezone, now),
+            }
         )
-        if new_id is not None:
-            ids.append(new_id)
-    return ids
+    return [i for i in await outbox.enqueue_many(session, messages) if i is not None]
+
+
+_TICK_CHUNK = 500  # ids per IN (...): far below the bind-parameter limits of SQLite and asyncpg
+
+
+def _tick_chunks(values: list[int]) -> list[list[int]]:
+    unique = list(dict.fromkeys(values))
+    return [unique[i : i + _TICK_CHUNK] for i in range(0, len(unique), _TICK_CHUNK)]
+
+
+async def _users(session: AsyncSession, ids: list[int]) -> dict[int, User]:
+    out: dict[int, User] = {}
+    for chunk in _tick_chunks(ids):
+        out.update((u.id, u) for u in (await session.scalars(select(User).where(User.id.in_(chunk)))).all())
+    return out
+
+
+@dataclass
+class _TickBatch:
+    """What `reader` and `next_tip` would read for each subscriber of a tick's batch, read once for all."""
+
+    readers: dict[int, Reader]  # user id -> as `reader` returns it
+    disliked: dict[int, set[str]]  # user id -> tips marked 👎
+    last_seen: dict[int, dict[str, datetime]]  # household id -> tip id -> last shown
+    sent: set[tuple[int, str]]  # (user id, slot) already delivered
+
+    @classmethod
+    async def read(
+        cls, session: AsyncSession, users: list[User], due: list[tuple[TipSubscription, datetime]], now: datetime
+    ) -> _TickBatch:
+        user_ids = [u.id for u in users]
+        first: dict[int, Membership] = {}  # each person's first membership, as `reader` takes it
+        for chunk in _tick_chunks(user_ids):
+            for m in (
+                await session.scalars(select(Membership).where(Membership.user_id.in_(chunk)).order_by(Membership.id))
+            ).all():
+                first.setdefault(m.user_id, m)
+        household_ids = sorted({m.household_id for m in first.values()})
+        births: dict[int, list[tuple[int, int]]] = {}
+        last_seen: dict[int, dict[str, datetime]] = {}
+        for chunk in _tick_chunks(household_ids):
+            rows = await session.execute(
+                select(Child.household_id, Child.birth_year, Child.birth_month).where(Child.household_id.in_(chunk))
+            )
+            for household_id, year, month in rows.all():
+                births.setdefault(household_id, []).append((year, month))
+            rows = await session.execute(
+                select(TipDelivery.household_id, TipDelivery.tip_id, func.max(TipDelivery.sent_at))
+                .where(TipDelivery.household_id.in_(chunk))
+                .group_by(TipDelivery.household_id, TipDelivery.tip_id)
+            )
+            for household_id, tip_id, at in rows.all():
+                last_seen.setdefault(household_id, {})[tip_id] = at
+        readers: dict[int, Reader] = {}
+        for user in users:
+            month = now.astimezone(ZoneInfo(user.timezone)).month
+            member = first.get(user.id)
+            if member is None:
+                # No family here (a neighbour, a teacher, a caseworker): every age, both audiences.
+                readers[user.id] = Reader(None, frozenset(library.AGE_BANDS), "any", month)
+                continue
+            ages = [households.age_on(y, m, now) for y, m in births.get(member.household_id, [])]
+            bands = frozenset(library.band(age) for age in ages)
+            readers[user.id] = Reader(member.household_id, bands or frozenset(library.AGE_BANDS), member.kind, month)
+        disliked: dict[int, set[str]] = {}
+        sent: set[tuple[int, str]] = set()
+        slots = sorted({slot_at.isoformat() for _sub, slot_at in due})
+        for chunk in _tick_chunks(user_ids):
+            rows = await session.execute(
+                select(TipFeedback.user_id, TipFeedback.tip_id).where(
+                    TipFeedback.user_id.in_(chunk), TipFeedback.helpful.is_(False)
+                )
+            )
+            for user_id, tip_id in rows.all():
+                disliked.setdefault(user_id, set()).add(tip_id)
+            rows = await session.execute(
+                select(TipDelivery.user_id, TipDelivery.slot).where(
+                    TipDelivery.user_id.in_(chunk), TipDelivery.slot.in_(slots)
+                )
+            )
+            sent.update((user_id, slot) for user_id, slot in rows.all() if slot is not None)
+        return cls(readers, disliked, last_seen, sent)
+
+    def pick(self, lib: library.Library, who: Reader, user_id: int, now: datetime) -> library.Tip | None:
+        """As `next_tip` by subscription: the tip is recorded as seen, for the next subscriber of the household."""
+        pool = fitting(lib, who, None, out_of_season=False)
+        disliked = self.disliked.get(user_id, set())
+        pool = [t for t in pool if t.id not in disliked] or pool  # 👎 "not for me": those come last
+        if not pool:
+            return None
+        seen = self.last_seen.setdefault(who.household_id, {}) if who.household_id is not None else {}
+        unseen = [t for t in pool if t.id not in seen]
+        tip = unseen[0] if unseen else min(pool, key=lambda t: seen[t.id])
+        if who.household_id is not None:
+            seen[tip.id] = max(seen.get(tip.id, now), now)
+        return tip
+
+
+async def _record_deliveries(
+    session: AsyncSession, chosen: list[tuple[User, library.Tip, datetime, Reader]], now: datetime
+) -> None:
+    """The tips as seen by their households, in one INSERT; a slot sent meanwhile drops out of `chosen`."""
+
+    def row(user: User, tip: library.Tip, slot_at: datetime, who: Reader) -> dict[str, object]:
+        return {
+            "household_id": who.household_id,
+            "user_id": user.id,
+            "tip_id": tip.id,
+            "via": "subscription",
+            "slot": slot_at.isoformat(),
+            "sent_at": now,
+        }
+
+    rows = [(entry, row(*entry)) for entry in chosen if entry[3].household_id is not None]
+    if not rows:
+        return
+    insert = TipDelivery.__table__.insert()
+    try:
+        async with session.begin_nested():
+            await session.execute(insert, [values for _entry, values in rows])
+        return
+    except IntegrityError:
+        pass  # the slots were checked just before, so only a race gets here: sort it out one by one
+    for entry, values in rows:
+        try:
+            async with session.begin_nested():
+                await session.execute(insert, [values])
+        except IntegrityError:
+            chosen.remove(entry)  # this slot was already sent (a second dispatcher)

@@ -1,0 +1,102 @@
+"""Things kept in memory from database rows, and forgotten when those rows change (identities, tip views,
+drafts). One process per bot token, so every change goes through this process's sessions, except what an
+admin command does from another process: entries also age out (`ttl`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+
+from db.session import Database
+
+ALL = object()  # "forget everything"
+# Execution option for a statement that changes nothing any of these caches keep (e.g. last_seen_at alone).
+UNCACHED = "memory_uncached"
+
+
+class Forgetful:
+    """Something kept in memory from database rows, forgotten when those rows change through `db`'s sessions.
+
+    Subclasses say which tables they read (`WATCHED`), what to forget for a flushed object (`keys_of`) and how
+    (`forget`, `forget_all`). Keys are forgotten at the flush and again at the commit; a bulk statement or raw
+    SQL on a watched table forgets everything. `generation` moves on every forgetting: an entry read while it
+    moved is not stored.
+    """
+
+    WATCHED: frozenset[str] = frozenset()
+    OWN: str | None = None  # an execution option marking the subclass's own writes, which it need not forget
+
+    def __init__(self, db: Database, *, ttl: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self.clock = ttl, clock
+        self.generation = 0
+        self._mark = f"forget-{id(self)}"
+        cls = db.session_class
+        event.listen(cls, "after_flush", self._after_flush)
+        event.listen(cls, "after_commit", self._after_commit)
+        event.listen(cls, "after_soft_rollback", self._after_rollback)
+        event.listen(cls, "do_orm_execute", self._on_execute)
+
+    def keys_of(self, obj: object) -> set[Hashable] | object:
+        """What to forget when `obj` is inserted, changed or deleted: keys, or ALL."""
+        raise NotImplementedError
+
+    def forget(self, keys: set[Hashable]) -> None:
+        raise NotImplementedError
+
+    def forget_all(self) -> None:
+        raise NotImplementedError
+
+    def forget_with(self, session: Any, keys: set[Hashable]) -> None:
+        """Forget `keys` now and again when `session` commits: for a change made with the OWN option."""
+        marked = session.info.get(self._mark, set())
+        if marked is not ALL:
+            session.info[self._mark] = marked | keys
+        self._drop(keys)
+
+    def _drop(self, keys: set[Hashable] | object) -> None:
+        self.generation += 1
+        if keys is ALL:
+            self.forget_all()
+        else:
+            assert isinstance(keys, set)
+            self.forget(keys)
+
+    def _after_flush(self, session: Session, _flush: UOWTransaction) -> None:
+        marked: set[Hashable] | object = session.info.get(self._mark, set())
+        for obj in (*session.new, *session.dirty, *session.deleted):
+            if marked is ALL:
+                break
+            keys = self.keys_of(obj)
+            if keys is ALL:
+                marked = ALL
+            else:
+                assert isinstance(keys, set) and isinstance(marked, set)
+                marked |= keys
+        if marked is ALL or marked:
+            session.info[self._mark] = marked
+            self._drop(marked)
+
+    def _after_commit(self, session: Session) -> None:
+        marked = session.info.pop(self._mark, None)
+        if marked is not None:
+            self._drop(marked)
+
+    def _after_rollback(self, session: Session, _previous: Any) -> None:
+        # Forgotten at a flush now undone: forgotten for nothing, no harm; the mark must not outlive it.
+        session.info.pop(self._mark, None)
+
+    def _on_execute(self, state: ORMExecuteState) -> None:
+        options = state.execution_options
+        if state.is_select or options.get(UNCACHED) or (self.OWN is not None and options.get(self.OWN)):
+            return
+        table = getattr(state.statement, "table", None)
+        if table is not None and table.name not in self.WATCHED:
+            return
+        # A bulk statement on a watched table, or raw SQL: forget everything, now and at commit.
+        state.session.info[self._mark] = ALL
+        self._drop(ALL)

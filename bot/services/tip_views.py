@@ -1,0 +1,156 @@
+"""Browsing tips without a database round trip: which tips each household has seen, kept in memory, and the
+new views written in batches.
+
+Each press of "🔁 Another" used to read the household's history and the person's 👎 marks and write one row,
+a transaction per press. A browsed tip is not important data: if the process dies before a batch is written,
+a tip may be shown once more. So the history is read once per household and kept (forgotten when another
+writer changes it: the subscription tick, feedback, a deleted household), and views are written together,
+when `BATCH` are waiting or at the latest every `FLUSH_SECONDS` (bot/app.py), before the tips tick, and at
+shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services import library, tips
+from bot.services.memory import Forgetful
+from db.models import Household, TipDelivery, TipFeedback, User
+from db.session import Database
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+FLUSH_SECONDS = 1.0
+SIZE = 20_000  # households whose history is kept
+TTL_SECONDS = 600.0
+OWN = "tip_views"  # execution option marking this module's own writes
+
+
+class TipViews(Forgetful):
+    # Not app_user or household: a deleted household's or person's history is never asked for again (ids are
+    # not reused), and their views still waiting are dropped at the flush.
+    WATCHED = frozenset(t.__tablename__ for t in (TipDelivery, TipFeedback))
+    OWN = OWN
+
+    def __init__(
+        self, db: Database, *, ttl: float = TTL_SECONDS, size: int = SIZE, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(db, ttl=ttl, clock=clock)
+        self.db, self.size = db, size
+        self._seen: OrderedDict[int, tuple[float, dict[str, datetime]]] = OrderedDict()  # by household id
+        self._disliked: dict[int, tuple[float, frozenset[str]]] = {}  # by user id
+        self._pending: list[dict[str, Any]] = []
+
+    async def next_tip(
+        self,
+        session: Callable[[], Awaitable[AsyncSession]],
+        who: tips.Reader,
+        *,
+        topic: str | None,
+        now: datetime,
+        user_id: int,
+    ) -> library.Tip | None:
+        """tips.next_tip for browsing: the same choice, from memory, the view written with the next batch.
+        `session` is awaited only for what is not in memory (Database.lazy_transaction)."""
+        disliked = await self._disliked_by(session, user_id)
+        last_seen = await self._seen_by(session, who.household_id) if who.household_id is not None else {}
+        tip = tips.choose(tips.fitting(library.library(), who, topic, out_of_season=True), set(disliked), last_seen)
+        if tip is None or who.household_id is None:
+            return tip
+        last_seen[tip.id] = now
+        self._pending.append(
+            {"household_id": who.household_id, "user_id": user_id, "tip_id": tip.id, "via": "browse", "sent_at": now}
+        )
+        if len(self._pending) >= BATCH:
+            await self.flush()
+        return tip
+
+    async def flush(self) -> int:
+        """Write the waiting views in one transaction; returns how many were written."""
+        rows, self._pending = self._pending, []
+        if not rows:
+            return 0
+        try:
+            async with self.db.transaction() as session:
+                await session.execute(insert(TipDelivery).execution_options(**{OWN: True}), rows)
+            return len(rows)
+        except IntegrityError:
+            # A household or person deleted since their view: write the others one by one.
+            written = 0
+            for row in rows:
+                try:
+                    async with self.db.transaction() as session:
+                        await session.execute(insert(TipDelivery).execution_options(**{OWN: True}), [row])
+                    written += 1
+                except IntegrityError:
+                    pass
+            log.info("tip views: %d of %d written (the rest belonged to deleted households)", written, len(rows))
+            return written
+
+    # --- reading -----------------------------------------------------------------------------------------
+    async def _seen_by(self, session: Callable[[], Awaitable[AsyncSession]], household_id: int) -> dict[str, datetime]:
+        kept = self._seen.get(household_id)
+        if kept is not None and self.clock() - kept[0] <= self.ttl:
+            self._seen.move_to_end(household_id)
+            return kept[1]
+        generation = self.generation
+        rows = await (await session()).execute(
+            select(TipDelivery.tip_id, func.max(TipDelivery.sent_at))
+            .where(TipDelivery.household_id == household_id)
+            .group_by(TipDelivery.tip_id)
+        )
+        seen = {tip_id: at for tip_id, at in rows.all()}
+        for row in self._pending:  # views not written yet
+            if row["household_id"] == household_id:
+                seen[row["tip_id"]] = row["sent_at"]
+        if generation == self.generation:
+            self._seen[household_id] = (self.clock(), seen)
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+        return seen
+
+    async def _disliked_by(self, session: Callable[[], Awaitable[AsyncSession]], user_id: int) -> frozenset[str]:
+        kept = self._disliked.get(user_id)
+        if kept is not None and self.clock() - kept[0] <= self.ttl:
+            return kept[1]
+        generation = self.generation
+        query = select(TipFeedback.tip_id).where(TipFeedback.user_id == user_id, TipFeedback.helpful.is_(False))
+        disliked = frozenset((await (await session()).scalars(query)).all())
+        if generation == self.generation:
+            if len(self._disliked) >= self.size:
+                self._disliked.clear()
+            self._disliked[user_id] = (self.clock(), disliked)
+        return disliked
+
+    # --- forgetting --------------------------------------------------------------------------------------
+    def keys_of(self, obj: object) -> set[Hashable] | object:
+        if isinstance(obj, TipDelivery):
+            return {("household", obj.household_id)}
+        if isinstance(obj, TipFeedback):
+            return {("user", obj.user_id)}
+        if isinstance(obj, Household):  # deleted: its views go by cascade
+            return {("household", obj.id)}
+        if isinstance(obj, User):
+            return {("user", obj.id)}
+        return set()
+
+    def forget(self, keys: set[Hashable]) -> None:
+        for kind, id_ in keys:  # type: ignore[misc]
+            if kind == "household":
+                self._seen.pop(id_, None)
+            else:
+                self._disliked.pop(id_, None)
+
+    def forget_all(self) -> None:
+        self._seen.clear()
+        self._disliked.clear()

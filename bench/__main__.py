@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("retrieval", "interactive", "scheduling", "fanout", "escalation")
+BENCHMARKS = ("retrieval", "interactive", "scheduling", "fanout", "escalation", "charts")
 
 
 def main() -> int:

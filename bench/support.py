@@ -224,9 +224,9 @@ class LimitedTelegram(FakeTelegram):
     refused: int = 0
     enforcing: bool = True  # off while a benchmark sets things up
 
-    def handle(self, method: str, params: dict[str, Any]) -> Response:
+    def handle(self, method: str, params: dict[str, Any], files: dict[str, bytes] | None = None) -> Response:
         if not self.enforcing or method not in _PRODUCING or params.get("chat_id") is None:
-            return super().handle(method, params)
+            return super().handle(method, params, files)
         now = time.monotonic()
         while self.accepted_at and self.accepted_at[0] <= now - self.window:
             self.accepted_at.popleft()
@@ -252,7 +252,7 @@ class LimitedTelegram(FakeTelegram):
                 "description": f"Too Many Requests: retry after {retry_after}",
                 "parameters": {"retry_after": retry_after},
             }
-        status, body = super().handle(method, params)
+        status, body = super().handle(method, params, files)
         if status == 200:
             self.accepted_at.append(now)
             self.accepted_log.append(now)

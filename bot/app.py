@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from telegram.constants import ParseMode
@@ -13,10 +14,11 @@ from telegram.request import BaseRequest
 import handlers
 from bot.config import Settings
 from bot.dispatcher import Dispatcher
+from bot.i18n import Tr
 from bot.persistence import SqlConversationPersistence
 from bot.ratelimit import RateLimiter
 from bot.runtime import Runtime
-from bot.services import calls, concerns, contact, notify, questions, silence, tip_views, tips
+from bot.services import calls, charts, concerns, contact, digest, notify, questions, silence, stats, tip_views, tips
 from bot.services.housekeeping import purge
 from bot.throttle import Gatekeeper
 from db.session import Database
@@ -74,6 +76,7 @@ def build_application(
 
 
 HOUSEKEEPING_SECONDS = 600
+DIGEST_SECONDS = 300  # the Monday digest goes out within five minutes of 09:00
 
 
 def start_background_jobs(app: Application) -> None:  # type: ignore[type-arg]
@@ -109,6 +112,13 @@ def start_background_jobs(app: Application) -> None:  # type: ignore[type-arg]
         first=tip_views.FLUSH_SECONDS,
         name="write-waiting",
         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
+    )
+    app.job_queue.run_repeating(
+        digest_tick,
+        interval=DIGEST_SECONDS,
+        first=DIGEST_SECONDS,
+        name="digest",
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 300},
     )
     app.job_queue.run_repeating(
         housekeeping,
@@ -168,6 +178,40 @@ async def tips_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
         ids = await tips.tick(session, now=rt.clock())
         ids += await questions.escalate_due(session, now=rt.clock())
     await rt.dispatcher.deliver(ids)
+
+
+async def digest_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Monday from 09:00 (county time): last week's figures and charts to each county officer, once."""
+    rt: Runtime = context.application.bot_data[Runtime.KEY]
+    await send_digests(rt)
+
+
+async def send_digests(rt: Runtime) -> list[int]:
+    zone = rt.settings.default_timezone
+    monday = digest.monday_due(rt.clock(), zone)
+    async with rt.db.transaction() as session:
+        officers = await digest.waiting(session, monday)
+    ids: list[int] = []
+    for area_id in sorted({o.area_id for o in officers}):
+        week, before = digest.last_week(monday, zone), digest.last_week(monday - timedelta(days=7), zone)
+        async with rt.db.transaction() as session:
+            scope = await stats.scope_of(session, area_id)
+            now_ = await stats.figures(session, scope, week, now=rt.clock())
+            then = await stats.figures(session, scope, before, now=before.end)
+        group = [o for o in officers if o.area_id == area_id]
+        for locale in sorted({o.locale for o in group}):
+            tr = Tr(locale, zone)
+            drawn = await asyncio.to_thread(charts.all_charts, tr, now_)  # a second of drawing, off the loop
+            text = "\n\n".join(
+                [tr.gettext("🗓 <b>Last week</b>"), charts.summary(tr, now_), "\n".join(digest.changes(tr, now_, then))]
+            )
+            async with rt.db.transaction() as session:
+                for officer in (o for o in group if o.locale == locale):
+                    ids += await digest.queue(
+                        session, officer, monday, text=text, album=[(c.png, c.title) for c in drawn]
+                    )
+    await rt.dispatcher.deliver(ids)
+    return ids
 
 
 async def housekeeping(context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
@@ -99,7 +100,27 @@ def _parser() -> argparse.ArgumentParser:
     cexp = contacts.add_parser("export", help="write contacts as CSV")
     cexp.add_argument("file", type=Path, nargs="?", help="default: standard output")
     cexp.set_defaults(func=_contacts_export)
+    report = admin.add_parser(
+        "report", help="the civil-affairs bureau's figures by township: aggregated, de-identified, small counts <5"
+    )
+    day = "YYYY-MM-DD"
+    report.add_argument("--from", dest="first", required=True, type=_day, metavar=day, help="first local day")
+    report.add_argument("--to", dest="last", required=True, type=_day, metavar=day, help="last local day (included)")
+    report.add_argument("--format", required=True, choices=["csv", "xlsx"])
+    report.add_argument(
+        "--out", type=Path, metavar="FILE", help="default: report-<from>-<to>.<format> in the current directory"
+    )
+    report.add_argument("--county", metavar="CODE", help="county area code, e.g. 451321 (default: the first county)")
+    report.set_defaults(func=_admin_report)
     return p
+
+
+def _day(value: str) -> date:
+    """A YYYY-MM-DD date for argparse (a wrong one is a usage error: exit status 2)."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -311,6 +332,44 @@ def _contacts_export(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await db.dispose()
         print(f"exported {count} contacts to {args.file}", file=sys.stderr)
+        return 0
+
+    return asyncio.run(go())
+
+
+def _admin_report(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.main import prepare_database
+    from bot.services import report
+    from db.types import utcnow
+
+    if args.last < args.first:
+        print(f"guardian-bot: --to {args.last} is before --from {args.first}", file=sys.stderr)
+        return 2
+    out: Path = args.out or Path(report.default_name(args.first, args.last, args.format))
+
+    async def go() -> int:
+        db = await prepare_database(settings)
+        try:
+            async with db.transaction() as session:
+                built = await report.build(
+                    session,
+                    first=args.first,
+                    last=args.last,
+                    zone=settings.default_timezone,
+                    now=utcnow(),
+                    county_code=args.county,
+                )
+        except report.ReportError as exc:
+            print(f"guardian-bot: cannot make the report: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            await db.dispose()
+        try:
+            report.write(built, out, args.format)
+        except OSError as exc:
+            print(f"guardian-bot: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(out)
         return 0
 
     return asyncio.run(go())

@@ -21,7 +21,7 @@ from time import monotonic
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import ExtBot, JobQueue
 
@@ -152,7 +152,14 @@ class Dispatcher:
             kwargs["rate_limit_args"] = URGENT if item.kind in URGENT_KINDS else NO_RETRIES
         media = payload.get("media")
         try:
-            if isinstance(media, dict) and media.get("kind") == "voice":
+            if isinstance(media, dict) and media.get("kind") == "album":
+                # Pictures the bot drew (the Monday digest's charts): one album; its first message stands for it.
+                album = [
+                    InputMediaPhoto(png, caption=caption or None, filename=f"chart-{n}.png")
+                    for n, (png, caption) in enumerate(outbox.pictures(media), 1)
+                ]
+                message = (await self.bot.send_media_group(chat_id=item.chat_id, media=album, **kwargs))[0]
+            elif isinstance(media, dict) and media.get("kind") == "voice":
                 message = await self.bot.send_voice(
                     chat_id=item.chat_id,
                     voice=str(media["file_id"]),

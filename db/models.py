@@ -419,6 +419,15 @@ class CallOccurrence(Base):
         # One occurrence per local day: on the night clocks go back, the same wall time comes twice.
         UniqueConstraint("schedule_id", "local_date"),
         Index("ix_call_occurrence_due", "due_at"),
+        # The calls tick asks "did the call happen?" of occurrences not yet asked: without this it reads them all.
+        Index(
+            "ix_call_occurrence_ask",
+            "ask_at",
+            sqlite_where=text("asked_at IS NULL AND outcome IS NULL AND skipped IS NULL"),
+            postgresql_where=text("asked_at IS NULL AND outcome IS NULL AND skipped IS NULL"),
+        ),
+        # The county's figures: confirmed calls of a household by week.
+        Index("ix_call_occurrence_household_due", "household_id", "due_at"),
         NO_ID_REUSE,
     )
 
@@ -552,6 +561,7 @@ class TipDelivery(Base):
         # One tip per subscriber per slot, even with two dispatchers or a restart.
         UniqueConstraint("user_id", "slot"),
         Index("ix_tip_delivery_household_tip", "household_id", "tip_id"),
+        Index("ix_tip_delivery_household_sent", "household_id", "sent_at"),  # the county's figures by period
         NO_ID_REUSE,
     )
 

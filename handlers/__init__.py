@@ -30,6 +30,7 @@ COMMANDS = [
     ("ask", N_("Ask a question")),
     ("calls", N_("Video calls with the children")),
     ("cases", N_("Caseworkers: open concerns in your area")),
+    ("stats", N_("Figures for supervisors and county officers")),
 ]
 
 

@@ -11,7 +11,7 @@ from bot.services import household as households
 from bot.services.codes import pretty
 from bot.services.errors import NotAllowed
 from bot.services.household import IssuedCode
-from handlers import ask, calls, cases, find_help, members, privacy, tips
+from handlers import ask, calls, cases, find_help, members, privacy, stats, tips
 from handlers.common import MENU, Ctx, esc, expired, load, resume_row, say, show
 
 END = ConversationHandler.END
@@ -37,7 +37,7 @@ async def show_menu(c: Ctx, *, new_message: bool = False) -> None:
             rows.append([(_("✍️ Give my consent"), "menu:consent")])
     elif p.is_caseworker:
         rows.append([(_("📋 Open concerns"), "menu:cases")])
-        rows.append([(_("🪪 My post"), "menu:post")])
+        rows.append([(_("🪪 My post"), "menu:post"), (_("📊 Figures"), "menu:stats")])
     elif p.notice_declined:
         rows.append([(_("📄 Read the rules again and set up"), "menu:setup")])
     elif p.notice_accepted:
@@ -197,6 +197,7 @@ def leaving_handlers() -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, ob
         *calls.handlers(),
         *tips.handlers(),
         *ask.handlers(),
+        *stats.handlers(),
     ]
 
 

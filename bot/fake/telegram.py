@@ -49,6 +49,9 @@ class FakeTelegram:
     random_failures: list[Response | BaseException] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     listeners: list[Callable[[Call], None]] = field(default_factory=list)
+    # Files uploaded with a request (multipart, "attach://name"): (chat id, name, bytes), in order.
+    uploads: list[tuple[int, str, bytes]] = field(default_factory=list)
+    _files: dict[str, bytes] = field(default_factory=dict)
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
 
     # --- fault injection -------------------------------------------------------------------------
@@ -91,7 +94,8 @@ class FakeTelegram:
         self.calls.clear()
 
     # --- the server ------------------------------------------------------------------------------
-    def handle(self, method: str, params: dict[str, Any]) -> Response:
+    def handle(self, method: str, params: dict[str, Any], files: dict[str, bytes] | None = None) -> Response:
+        self._files = files or {}
         call = Call(method, params)
         self.calls.append(call)
         for listener in self.listeners:
@@ -171,9 +175,38 @@ class FakeTelegram:
         voice = {"file_id": str(p["voice"]), "file_unique_id": "u" + str(p["voice"])[-8:], "duration": 1}
         return self._new_message(p, {"voice": voice, **({"caption": p["caption"]} if "caption" in p else {})})
 
+    def _photo(self, chat_id: int, given: str) -> list[dict[str, Any]]:
+        """A photo by file id, or uploaded ("attach://name"): then it gets a new file id, as Telegram gives."""
+        if given.startswith("attach://"):
+            name = given[len("attach://") :]
+            data = self._files.get(name)
+            if data is None:
+                raise KeyError(f"no file uploaded as {name!r}")
+            self.uploads.append((chat_id, name, data))
+            given = f"upload-{len(self.uploads)}"
+        return [{"file_id": given, "file_unique_id": "u" + given[-8:], "width": 1, "height": 1}]
+
     def _m_sendPhoto(self, p: dict[str, Any]) -> dict[str, Any]:
-        photo = [{"file_id": str(p["photo"]), "file_unique_id": "u" + str(p["photo"])[-8:], "width": 1, "height": 1}]
+        photo = self._photo(int(p["chat_id"]), str(p["photo"]))
         return self._new_message(p, {"photo": photo, **({"caption": p["caption"]} if "caption" in p else {})})
+
+    def _m_sendMediaGroup(self, p: dict[str, Any]) -> list[dict[str, Any]] | Response:
+        media = p["media"]
+        if not 2 <= len(media) <= 10:
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: wrong number of media"}
+        group = str(next(self._message_ids))
+        sent = []
+        for item in media:
+            if item.get("type") != "photo":
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: only photos here"}
+            photo = self._photo(int(p["chat_id"]), str(item["media"]))
+            extra = {
+                "photo": photo,
+                "media_group_id": group,
+                **({"caption": item["caption"]} if "caption" in item else {}),
+            }
+            sent.append(self._new_message({"chat_id": p["chat_id"]}, extra))
+        return sent
 
     def _edit(self, p: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any] | Response:
         key = (int(p.get("chat_id", 0)), int(p.get("message_id", 0)))
@@ -225,6 +258,7 @@ _PRODUCING = {
     "sendContact",
     "sendPhoto",
     "sendVoice",
+    "sendMediaGroup",
 }
 
 
@@ -262,5 +296,10 @@ class FakeRequest(BaseRequest):
         params = dict(request_data.parameters) if request_data else {}
         # Round-trip through JSON, as the wire would, so nothing non-serialisable slips through.
         params = json.loads(json.dumps(params))
-        status, body = self.api.handle(api_method, params)
+        files = {}
+        if request_data is not None and request_data.contains_files:
+            for name, part in request_data.multipart_data.items():
+                content = part[1] if isinstance(part, tuple) else part
+                files[name] = content if isinstance(content, bytes) else bytes(content)
+        status, body = self.api.handle(api_method, params, files)
         return status, json.dumps(body).encode()

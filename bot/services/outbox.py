@@ -12,6 +12,7 @@ the current holder's.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,6 +50,15 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
+def _picture(png: bytes, caption: str) -> dict[str, str]:
+    return {"png": base64.b64encode(png).decode("ascii"), "caption": caption}
+
+
+def pictures(media: dict[str, Any]) -> list[tuple[bytes, str]]:
+    """The album queued with `enqueue(album=...)`: (PNG bytes, caption) each."""
+    return [(base64.b64decode(p["png"]), str(p.get("caption", ""))) for p in media.get("photos", [])]
+
+
 async def enqueue(
     session: AsyncSession,
     *,
@@ -61,8 +71,11 @@ async def enqueue(
     due_at: datetime | None = None,
     media: tuple[str, str] | None = None,
     delay: timedelta | None = None,
+    album: list[tuple[bytes, str]] | None = None,
 ) -> int | None:
     """Queue a message; returns its id, or None if `dedupe_key` was already queued (nothing inserted).
+
+    `album`: pictures made by the bot (PNG bytes, caption), sent together as one album instead of `text`.
 
     `delay` holds it back from now (quiet hours); measured on the dispatcher's clock, whatever clock the
     caller reasons with, so a test clock set ahead or behind cannot strand a message.
@@ -85,7 +98,8 @@ async def enqueue(
         "kind": kind,
         # `media` (kind, Telegram file id): a voice note or photo sent on, with `text` as its caption.
         "payload": {"text": text, "parse_mode": "HTML", "buttons": rows}
-        | ({"media": {"kind": media[0], "file_id": media[1]}} if media else {}),
+        | ({"media": {"kind": media[0], "file_id": media[1]}} if media else {})
+        | ({"media": {"kind": "album", "photos": [_picture(png, caption) for png, caption in album]}} if album else {}),
         "dedupe_key": dedupe_key,
         "status": "pending",
         "due_at": due_at or (now + delay if delay else now),

@@ -80,53 +80,28 @@ DIGEST_SECONDS = 300  # the Monday digest goes out within five minutes of 09:00
 
 
 def start_background_jobs(app: Application) -> None:  # type: ignore[type-arg]
-    """The outbox tick and the clean-up; they need a running JobQueue (after `app.start()` or polling)."""
+    """The outbox tick and the periodic jobs; they need a running JobQueue (after `app.start()` or polling)."""
     rt: Runtime = app.bot_data[Runtime.KEY]
     assert app.job_queue is not None
     rt.dispatcher.schedule(app.job_queue, rt.settings.tick_seconds)
-    app.job_queue.run_repeating(
-        concerns_tick,
-        interval=rt.settings.tick_seconds,
-        first=rt.settings.tick_seconds,
-        name="concern-ladder",
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
-    )
-    app.job_queue.run_repeating(
-        calls_tick,
-        interval=rt.settings.tick_seconds,
-        first=rt.settings.tick_seconds,
-        name="calls",
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
-    )
     app.job_queue.run_once(warm_retrieval, when=1, name="warm-retrieval")
-    app.job_queue.run_repeating(
-        tips_tick,
-        interval=rt.settings.tick_seconds,
-        first=rt.settings.tick_seconds,
-        name="tips",
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
-    )
-    app.job_queue.run_repeating(
-        flush_memory,
-        interval=tip_views.FLUSH_SECONDS,
-        first=tip_views.FLUSH_SECONDS,
-        name="write-waiting",
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
-    )
-    app.job_queue.run_repeating(
-        digest_tick,
-        interval=DIGEST_SECONDS,
-        first=DIGEST_SECONDS,
-        name="digest",
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 300},
-    )
-    app.job_queue.run_repeating(
-        housekeeping,
-        interval=HOUSEKEEPING_SECONDS,
-        first=HOUSEKEEPING_SECONDS,
-        name="housekeeping",
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": 300},
-    )
+    tick = rt.settings.tick_seconds
+    for job, name, every, grace in (
+        (concerns_tick, "concern-ladder", tick, 60),
+        (calls_tick, "calls", tick, 60),
+        (tips_tick, "tips", tick, 60),
+        (flush_memory, "write-waiting", tip_views.FLUSH_SECONDS, 60),
+        (digest_tick, "digest", DIGEST_SECONDS, 300),
+        (housekeeping, "housekeeping", HOUSEKEEPING_SECONDS, 300),
+    ):
+        # One run at a time, a late run not repeated; the default 1 s grace would silently skip ticks.
+        app.job_queue.run_repeating(
+            job,
+            interval=every,
+            first=every,
+            name=name,
+            job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": grace},
+        )
 
 
 async def concerns_tick(context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -67,6 +67,7 @@ async def show_tip(c: Ctx, topic: str) -> None:
             now=now,
         )
         tip = await c.rt.tip_views.next_tip(session, who, topic=topic, now=now, user_id=c.person.id)
+    await c.rt.tip_views.flush_if_full()
     _ = c._
     back = [(_("🔁 Another"), f"tp:t:{topic}"), (_("⬅️ Topics"), "menu:tips")]
     if tip is None:

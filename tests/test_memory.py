@@ -285,3 +285,24 @@ async def test_children_in_memory_follow_a_new_child(db: Database) -> None:
     assert await bands() == {"0-2", "12-17"}
     async with db.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(Child)) == 2
+
+
+async def test_a_full_batch_of_browsed_tips_is_written_by_the_press_that_fills_it(
+    bot: Harness, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written after the press's own transaction: inside it, SQLite would wait on its own lock for 5 s."""
+    from bot.services import tip_views
+
+    monkeypatch.setattr(tip_views, "BATCH", 3)
+    gran = person("Gran", 8201, "en")
+    township, village = PLACES["en"]
+    await create_household(bot, gran, township=township, village=village, relation="Grandmother")
+    await add_child(bot, gran, "小明", 2017, 6, None)
+    await bot.send(gran.who, "/tips")
+    await bot.press(gran.who, gran._("💗 Feelings, missing parents"))
+    started = time.monotonic()
+    for _ in range(2):
+        await bot.press(gran.who, gran._("🔁 Another"))
+    assert time.monotonic() - started < 2 and not bot.errors
+    async with db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(TipDelivery)) == 3

@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Outbox, User
+from db.session import insert_for
 from db.types import utcnow
 
 MAX_ERROR_CHARS = 200
@@ -59,6 +59,50 @@ def pictures(media: dict[str, Any]) -> list[tuple[bytes, str]]:
     return [(base64.b64decode(p["png"]), str(p.get("caption", ""))) for p in media.get("photos", [])]
 
 
+def _row(
+    *,
+    user_id: int | None,
+    chat_id: int,
+    kind: str,
+    text: str,
+    dedupe_key: str,
+    buttons: Buttons | None = None,
+    due_at: datetime | None = None,
+    media: tuple[str, str] | None = None,
+    delay: timedelta | None = None,
+    album: list[tuple[bytes, str]] | None = None,
+) -> dict[str, Any]:
+    """One outbox row, checked: `enqueue` and `enqueue_many` build theirs here, so both keep one meaning."""
+    if not dedupe_key or len(dedupe_key) > MAX_DEDUPE_KEY_CHARS:
+        raise ValueError(f"dedupe_key must be 1-{MAX_DEDUPE_KEY_CHARS} characters")
+    rows = []
+    for row in buttons or []:
+        out_row = []
+        for label, data in row:
+            # Caught here, in the handler's transaction, rather than as a permanent 400 at send time.
+            if not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA_BYTES:
+                raise ValueError(f"callback_data must be 1-{MAX_CALLBACK_DATA_BYTES} bytes")
+            out_row.append({"text": label, "callback_data": data})
+        rows.append(out_row)
+    payload: dict[str, Any] = {"text": text, "parse_mode": "HTML", "buttons": rows}
+    if media:  # (kind, Telegram file id): a voice note or photo sent on, with `text` as its caption
+        payload["media"] = {"kind": media[0], "file_id": media[1]}
+    if album:
+        payload["media"] = {"kind": "album", "photos": [_picture(png, caption) for png, caption in album]}
+    now = utcnow()  # the dispatcher's clock: a test clock set ahead or behind cannot strand a message
+    return {
+        "user_id": user_id,
+        "chat_id": chat_id,
+        "kind": kind,
+        "payload": payload,
+        "dedupe_key": dedupe_key,
+        "status": "pending",
+        "due_at": due_at or (now + delay if delay else now),
+        "attempts": 0,
+        "created_at": now,
+    }
+
+
 async def enqueue(
     session: AsyncSession,
     *,
@@ -80,33 +124,19 @@ async def enqueue(
     `delay` holds it back from now (quiet hours); measured on the dispatcher's clock, whatever clock the
     caller reasons with, so a test clock set ahead or behind cannot strand a message.
     """
-    if not dedupe_key or len(dedupe_key) > MAX_DEDUPE_KEY_CHARS:
-        raise ValueError(f"dedupe_key must be 1-{MAX_DEDUPE_KEY_CHARS} characters")
-    rows = []
-    for row in buttons or []:
-        out_row = []
-        for label, data in row:
-            # Caught here, in the handler's transaction, rather than as a permanent 400 at send time.
-            if not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA_BYTES:
-                raise ValueError(f"callback_data must be 1-{MAX_CALLBACK_DATA_BYTES} bytes")
-            out_row.append({"text": label, "callback_data": data})
-        rows.append(out_row)
-    now = utcnow()
-    values = {
-        "user_id": user_id,
-        "chat_id": chat_id,
-        "kind": kind,
-        # `media` (kind, Telegram file id): a voice note or photo sent on, with `text` as its caption.
-        "payload": {"text": text, "parse_mode": "HTML", "buttons": rows}
-        | ({"media": {"kind": media[0], "file_id": media[1]}} if media else {})
-        | ({"media": {"kind": "album", "photos": [_picture(png, caption) for png, caption in album]}} if album else {}),
-        "dedupe_key": dedupe_key,
-        "status": "pending",
-        "due_at": due_at or (now + delay if delay else now),
-        "attempts": 0,
-        "created_at": now,
-    }
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    values = _row(
+        user_id=user_id,
+        chat_id=chat_id,
+        kind=kind,
+        text=text,
+        dedupe_key=dedupe_key,
+        buttons=buttons,
+        due_at=due_at,
+        media=media,
+        delay=delay,
+        album=album,
+    )
+    insert = insert_for(session)
     # ON CONFLICT DO NOTHING rather than catching IntegrityError: a failed INSERT would abort the
     # caller's whole PostgreSQL transaction, and this must be safe inside it.
     stmt = (
@@ -122,44 +152,7 @@ async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]]) ->
     or earlier in `messages`: the first one wins, as with calls to `enqueue` one after another).
     """
 
-    def values(
-        *,
-        user_id: int | None,
-        chat_id: int,
-        kind: str,
-        text: str,
-        dedupe_key: str,
-        buttons: Buttons | None = None,
-        due_at: datetime | None = None,
-        media: tuple[str, str] | None = None,
-        delay: timedelta | None = None,
-    ) -> dict[str, Any]:
-        # The same checks and row as `enqueue`, so both keep one meaning.
-        if not dedupe_key or len(dedupe_key) > MAX_DEDUPE_KEY_CHARS:
-            raise ValueError(f"dedupe_key must be 1-{MAX_DEDUPE_KEY_CHARS} characters")
-        rows = []
-        for row in buttons or []:
-            out_row = []
-            for label, data in row:
-                if not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA_BYTES:
-                    raise ValueError(f"callback_data must be 1-{MAX_CALLBACK_DATA_BYTES} bytes")
-                out_row.append({"text": label, "callback_data": data})
-            rows.append(out_row)
-        now = utcnow()  # the dispatcher's clock, as in `enqueue`
-        return {
-            "user_id": user_id,
-            "chat_id": chat_id,
-            "kind": kind,
-            "payload": {"text": text, "parse_mode": "HTML", "buttons": rows}
-            | ({"media": {"kind": media[0], "file_id": media[1]}} if media else {}),
-            "dedupe_key": dedupe_key,
-            "status": "pending",
-            "due_at": due_at or (now + delay if delay else now),
-            "attempts": 0,
-            "created_at": now,
-        }
-
-    all_values = [values(**m) for m in messages]  # every message is checked before anything is written
+    all_values = [_row(**m) for m in messages]  # every message is checked before anything is written
     unique: list[dict[str, Any]] = []
     seen: set[str] = set()
     for v in all_values:  # the first of each key, in order: ids rise in the order given, as with `enqueue`
@@ -168,7 +161,7 @@ async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]]) ->
             unique.append(v)
     if not unique:
         return [None] * len(all_values)
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    insert = insert_for(session)
     table = Outbox.__table__
     # ON CONFLICT DO NOTHING, as in `enqueue`: safe inside the caller's PostgreSQL transaction. One statement
     # with a list of rows: SQLAlchemy sends them as a few multi-row INSERTs and compiles the statement once.

@@ -71,9 +71,12 @@ class TipViews(Forgetful):
         self._pending.append(
             {"household_id": who.household_id, "user_id": user_id, "tip_id": tip.id, "via": "browse", "sent_at": now}
         )
-        if len(self._pending) >= BATCH:
-            await self.flush()
         return tip
+
+    async def flush_if_full(self) -> int:
+        """Write the waiting views now if a batch is full. Called once the caller's own transaction is over:
+        on SQLite a second transaction inside it would wait for the first one's lock."""
+        return await self.flush() if len(self._pending) >= BATCH else 0
 
     async def flush(self) -> int:
         """Write the waiting views in one transaction; returns how many were written."""

@@ -700,13 +700,7 @@ class _Context:
         for chunk in _chunks(h for h in household_ids if h not in self.members):
             for h in chunk:
                 self.members[h] = []
-            rows = await session.execute(
-                select(User, Membership.household_id, Membership.kind, Membership.relation)
-                .join(Membership, Membership.user_id == User.id)
-                .where(Membership.household_id.in_(chunk))
-                .order_by(Membership.id)
-            )
-            for user, household_id, kind, relation in rows.all():
+            for user, household_id, kind, relation in await households.members_of(session, chunk):
                 self.members[household_id].append((user, kind, relation))
                 self.users[user.id] = user
 

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import labels
 from bot.i18n import Tr
 from bot.services import call_policy, outbox, quiet, recurrence, welfare
-from db.models import CallOccurrence, CallSchedule, Child, ContactWatch, Membership, User
+from bot.services import household as family
+from db.models import CallOccurrence, CallSchedule, Child, ContactWatch, User
 from db.session import skip_locked
 
 BOOK = "menu:calls"
@@ -200,13 +201,7 @@ class _Batch:
             batch.at_hand.update((h, p) for h, p in [*soon.all(), *waiting.all()])
         told = [r.household_id for r, level in steps if level == policy.nudge_days[1] and r.tell_guardian]
         for chunk in _chunks(told):
-            members = await session.execute(
-                select(User, Membership.household_id, Membership.kind, Membership.relation)
-                .join(Membership, Membership.user_id == User.id)
-                .where(Membership.household_id.in_(chunk))
-                .order_by(Membership.id)
-            )
-            for user, household_id, kind, relation in members.all():
+            for user, household_id, kind, relation in await family.members_of(session, chunk):
                 batch.relations[(household_id, user.id)] = relation
                 if kind == "guardian":
                     batch.carers.setdefault(household_id, []).append(user)

@@ -57,10 +57,6 @@ def join(tr: Tr, items: list[str]) -> str:
     return ("、" if tr.locale == "zh_Hans" else ", ").join(items)
 
 
-def area_name(tr: Tr, zh: str, en: str) -> str:
-    return zh if tr.locale == "zh_Hans" else en
-
-
 def post_title(tr: Tr, post: PostView) -> str:
     """'大塘镇示例一村儿童主任' / 'child director, Datang Town, ...'."""
     title = tr.gettext(POST_TITLES[post.level])

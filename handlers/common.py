@@ -90,13 +90,6 @@ async def load(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Ctx:
     return Ctx(rt, update, context, person, Tr(person.locale, person.timezone))
 
 
-async def reload(c: Ctx) -> Ctx:
-    async with c.rt.db.transaction() as session:
-        person = await people.find(session, c.person.telegram_id, c.rt.settings.admin_telegram_ids)
-    assert person is not None
-    return c.with_person(person)
-
-
 async def remember(c: Ctx, flow: str, state: str, **values: object) -> dict[str, object]:
     """Save a flow's step and answers (the draft), committed now; returns the whole draft."""
     from bot.services import drafts  # a service; imported here to keep this module's imports light

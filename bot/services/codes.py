@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import CodeAttempt, InviteCode
@@ -82,10 +82,6 @@ async def record_failure(session: AsyncSession, telegram_id: int, now: datetime)
     session.add(CodeAttempt(telegram_id=telegram_id, at=now))
     await session.flush()
     return await lock_state(session, telegram_id, now)
-
-
-async def clear_failures(session: AsyncSession, telegram_id: int) -> None:
-    await session.execute(delete(CodeAttempt).where(CodeAttempt.telegram_id == telegram_id))
 
 
 async def find_by_code(session: AsyncSession, code: str) -> InviteCode | None:

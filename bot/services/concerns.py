@@ -587,10 +587,6 @@ async def acknowledge(
     return Acknowledged(concern.ref or "", post, True, tuple(ids))
 
 
-async def open_count(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(Concern).where(Concern.status == "open")) or 0)
-
-
 # --- the caseworker's side -----------------------------------------------------------------------------
 
 URGENCY_ORDER = {"emergency": 0, "high": 1, "normal": 2}

@@ -151,11 +151,6 @@ async def age(session: AsyncSession, user_id: int, flow: str, now: datetime | No
     return None if updated is None else (now or utcnow()) - updated
 
 
-async def is_fresh(session: AsyncSession, user_id: int, flow: str) -> bool:
-    """A flow under way and touched within TTL; a stale one is cleared, so its answers are not taken up again."""
-    return await fresh_draft(session, user_id, flow) is not None
-
-
 async def fresh_draft(
     session: AsyncSession, user_id: int, flow: str, now: datetime | None = None
 ) -> dict[str, Any] | None:

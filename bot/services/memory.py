@@ -6,6 +6,7 @@ admin command does from another process: entries also age out (`ttl`).
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -19,7 +20,7 @@ ALL = object()  # "forget everything"
 UNCACHED = "memory_uncached"
 
 
-class Forgetful:
+class Forgetful(ABC):
     """Something kept in memory from database rows, forgotten when those rows change through `db`'s sessions.
 
     Subclasses say which tables they read (`WATCHED`), what to forget for a flushed object (`keys_of`) and how
@@ -41,15 +42,17 @@ class Forgetful:
         event.listen(cls, "after_soft_rollback", self._after_rollback)
         event.listen(cls, "do_orm_execute", self._on_execute)
 
+    @abstractmethod
     def keys_of(self, obj: object) -> set[Hashable] | object:
         """What to forget when `obj` is inserted, changed or deleted: keys, or ALL."""
-        raise NotImplementedError
 
+    @abstractmethod
     def forget(self, keys: set[Hashable]) -> None:
-        raise NotImplementedError
+        """Drop the entries of `keys`."""
 
+    @abstractmethod
     def forget_all(self) -> None:
-        raise NotImplementedError
+        """Drop every entry."""
 
     def forget_with(self, session: Any, keys: set[Hashable]) -> None:
         """Forget `keys` now and again when `session` commits: for a change made with the OWN option."""

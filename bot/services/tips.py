@@ -9,7 +9,7 @@ through the outbox (DESIGN-NOTES §4–5), one tip per person per slot, quiet ho
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
@@ -44,16 +44,15 @@ class Reader:
     month: int
 
 
-async def reader(session: AsyncSession, user_id: int, now: datetime) -> Reader:
-    user = await session.get_one(User, user_id)
-    member = await session.scalar(select(Membership).where(Membership.user_id == user_id).order_by(Membership.id))
-    month = now.astimezone(ZoneInfo(user.timezone)).month
-    if member is None:
+def reader_of(
+    household_id: int | None, kind: str | None, births: Iterable[tuple[int, int]], month: int, now: datetime
+) -> Reader:
+    """Whose tip, from their first household's kind of member and its children's births (year, month)."""
+    if household_id is None or kind is None:
         # No family here (a neighbour, a teacher, a caseworker): every age, both audiences.
         return Reader(None, frozenset(library.AGE_BANDS), "any", month)
-    children = (await session.scalars(select(Child).where(Child.household_id == member.household_id))).all()
-    bands = frozenset(library.band(households.age_on(c.birth_year, c.birth_month, now)) for c in children)
-    return Reader(member.household_id, bands or frozenset(library.AGE_BANDS), member.kind, month)
+    bands = frozenset(library.band(households.age_on(year, month_, now)) for year, month_ in births)
+    return Reader(household_id, bands or frozenset(library.AGE_BANDS), kind, month)
 
 
 async def browsing_reader(
@@ -65,11 +64,11 @@ async def browsing_reader(
     timezone: str,
     now: datetime,
 ) -> Reader:
-    """`reader` for someone pressing buttons: their household from memory when it is there (`session` is
+    """The reader of someone pressing buttons: their household from memory when it is there (`session` is
     awaited only when it is not: Database.lazy_transaction)."""
     month = now.astimezone(ZoneInfo(timezone)).month
     if not household_ids:
-        return Reader(None, frozenset(library.AGE_BANDS), "any", month)
+        return reader_of(None, None, (), month, now)
     household_id = household_ids[0]
     family = identities.family(household_id)
     if family is None:
@@ -80,11 +79,8 @@ async def browsing_reader(
         members = select(Membership.user_id, Membership.kind).where(Membership.household_id == household_id)
         kinds = {member: kind for member, kind in (await s.execute(members)).all()}
         family = identities.remember_family(household_id, births, kinds, generation)
-    kind = family.kinds.get(user_id)
-    if kind is None:  # they left the household since: as for someone without one
-        return Reader(None, frozenset(library.AGE_BANDS), "any", month)
-    bands = frozenset(library.band(households.age_on(year, month_, now)) for year, month_ in family.births)
-    return Reader(household_id, bands or frozenset(library.AGE_BANDS), kind, month)
+    # Not a member any more (they left since): as for someone without a household.
+    return reader_of(household_id, family.kinds.get(user_id), family.births, month, now)
 
 
 def fitting(
@@ -115,45 +111,6 @@ def choose(pool: list[library.Tip], disliked: set[str], last_seen: dict[str, dat
         return None
     unseen = [t for t in pool if t.id not in last_seen]
     return unseen[0] if unseen else min(pool, key=lambda t: last_seen[t.id])
-
-
-async def next_tip(
-    session: AsyncSession,
-    who: Reader,
-    *,
-    topic: str | None = None,
-    now: datetime,
-    via: str = "browse",
-    user_id: int | None = None,
-    slot: str | None = None,
-) -> library.Tip | None:
-    """The next fitting tip the household has not seen (or seen longest ago), recorded as seen."""
-    disliked: set[str] = set()
-    if user_id is not None:
-        disliked = set(
-            (
-                await session.scalars(
-                    select(TipFeedback.tip_id).where(TipFeedback.user_id == user_id, TipFeedback.helpful.is_(False))
-                )
-            ).all()
-        )
-    last_seen: dict[str, datetime] = {}
-    if who.household_id is not None:
-        rows = await session.execute(
-            select(TipDelivery.tip_id, func.max(TipDelivery.sent_at))
-            .where(TipDelivery.household_id == who.household_id)
-            .group_by(TipDelivery.tip_id)
-        )
-        last_seen = {tip_id: at for tip_id, at in rows.all()}
-    tip = choose(fitting(library.library(), who, topic, out_of_season=via == "browse"), disliked, last_seen)
-    if tip is None:
-        return None
-    if who.household_id is not None:
-        session.add(
-            TipDelivery(household_id=who.household_id, user_id=user_id, tip_id=tip.id, via=via, slot=slot, sent_at=now)
-        )
-        await session.flush()
-    return tip
 
 
 async def feedback(session: AsyncSession, *, user_id: int, tip_id: str, helpful: bool, now: datetime) -> None:
@@ -245,8 +202,8 @@ async def tick(session: AsyncSession, *, now: datetime | None = None, limit: int
     """Due subscriptions: one fitting tip each, through the outbox; quiet hours hold it until morning.
 
     The batch is read with one query per kind (people, families, 👎, what each household has seen) and written
-    with one INSERT per table; tips are chosen as `reader` and `next_tip` choose them, one subscriber after
-    another, so two subscribers of one household still get different tips.
+    with one INSERT per table; tips are chosen as browsing chooses them (`reader_of`, `choose`), one subscriber
+    after another, so two subscribers of one household still get different tips.
     """
     now = now or utcnow()
     query = (
@@ -320,9 +277,9 @@ async def _users(session: AsyncSession, ids: list[int]) -> dict[int, User]:
 
 @dataclass
 class _TickBatch:
-    """What `reader` and `next_tip` would read for each subscriber of a tick's batch, read once for all."""
+    """What each subscriber of a tick's batch needs to choose a tip (as browsing does), read once for all."""
 
-    readers: dict[int, Reader]  # user id -> as `reader` returns it
+    readers: dict[int, Reader]  # user id -> whose tip
     disliked: dict[int, set[str]]  # user id -> tips marked 👎
     last_seen: dict[int, dict[str, datetime]]  # household id -> tip id -> last shown
     sent: set[tuple[int, str]]  # (user id, slot) already delivered
@@ -332,7 +289,7 @@ class _TickBatch:
         cls, session: AsyncSession, users: list[User], due: list[tuple[TipSubscription, datetime]], now: datetime
     ) -> _TickBatch:
         user_ids = [u.id for u in users]
-        first: dict[int, Membership] = {}  # each person's first membership, as `reader` takes it
+        first: dict[int, Membership] = {}  # each person's first membership: the household tips are for
         for chunk in _tick_chunks(user_ids):
             for m in (
                 await session.scalars(select(Membership).where(Membership.user_id.in_(chunk)).order_by(Membership.id))
@@ -359,12 +316,11 @@ class _TickBatch:
             month = now.astimezone(ZoneInfo(user.timezone)).month
             member = first.get(user.id)
             if member is None:
-                # No family here (a neighbour, a teacher, a caseworker): every age, both audiences.
-                readers[user.id] = Reader(None, frozenset(library.AGE_BANDS), "any", month)
-                continue
-            ages = [households.age_on(y, m, now) for y, m in births.get(member.household_id, [])]
-            bands = frozenset(library.band(age) for age in ages)
-            readers[user.id] = Reader(member.household_id, bands or frozenset(library.AGE_BANDS), member.kind, month)
+                readers[user.id] = reader_of(None, None, (), month, now)
+            else:
+                readers[user.id] = reader_of(
+                    member.household_id, member.kind, births.get(member.household_id, []), month, now
+                )
         disliked: dict[int, set[str]] = {}
         sent: set[tuple[int, str]] = set()
         slots = sorted({slot_at.isoformat() for _sub, slot_at in due})
@@ -385,16 +341,10 @@ class _TickBatch:
         return cls(readers, disliked, last_seen, sent)
 
     def pick(self, lib: library.Library, who: Reader, user_id: int, now: datetime) -> library.Tip | None:
-        """As `next_tip` by subscription: the tip is recorded as seen, for the next subscriber of the household."""
-        pool = fitting(lib, who, None, out_of_season=False)
-        disliked = self.disliked.get(user_id, set())
-        pool = [t for t in pool if t.id not in disliked] or pool  # 👎 "not for me": those come last
-        if not pool:
-            return None
+        """The tip by subscription (`choose`), recorded as seen for the next subscriber of the household."""
         seen = self.last_seen.setdefault(who.household_id, {}) if who.household_id is not None else {}
-        unseen = [t for t in pool if t.id not in seen]
-        tip = unseen[0] if unseen else min(pool, key=lambda t: seen[t.id])
-        if who.household_id is not None:
+        tip = choose(fitting(lib, who, None, out_of_season=False), self.disliked.get(user_id, set()), seen)
+        if tip is not None and who.household_id is not None:
             seen[tip.id] = max(seen.get(tip.id, now), now)
         return tip
 

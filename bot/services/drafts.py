@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Hashable
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,7 +11,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.services.memory import Forgetful
+from bot.services.memory import Forgetful, Shelf
 from db.models import Draft
 from db.session import Database, insert_for
 from db.types import utcnow
@@ -50,25 +49,21 @@ class Kept(Forgetful):
 
     def __init__(self, db: Database, *, ttl: float = 600.0, size: int = 20_000) -> None:
         super().__init__(db, ttl=ttl)
-        self.size = size
-        # (user id, flow) -> (kept at, answers or None for "no draft", last step)
-        self._drafts: OrderedDict[tuple[int, str], tuple[float, dict[str, Any] | None, datetime | None]] = OrderedDict()
+        # (user id, flow) -> (answers, last step), or None: known to have no draft
+        self._drafts: Shelf[tuple[int, str], tuple[dict[str, Any], datetime] | None] = self.shelf(size)
         db.memory[self.KEY] = self
 
     def get(self, user_id: int, flow: str) -> tuple[dict[str, Any], datetime] | None:
         kept = self._drafts.get((user_id, flow))
-        if kept is None or kept[1] is None or self.clock() - kept[0] > self.ttl:
-            return None
-        return dict(kept[1]), kept[2]
+        return None if kept is None else (dict(kept[0]), kept[1])
 
     def is_absent(self, user_id: int, flow: str) -> bool:
         """Known to have no draft (cleared or looked for by this process, nothing written since)."""
-        kept = self._drafts.get((user_id, flow))
-        return kept is not None and kept[1] is None and self.clock() - kept[0] <= self.ttl
+        return self._drafts.holds((user_id, flow)) and self._drafts.get((user_id, flow)) is None
 
     def absent(self, user_id: int, flow: str, generation: int) -> None:
         if generation == self.generation:
-            self._drafts[(user_id, flow)] = (self.clock(), None, None)
+            self._drafts.put((user_id, flow), None)
 
     def _after_commit(self, session: Session) -> None:
         cleared = session.info.pop(_CLEARED, set())
@@ -80,17 +75,14 @@ class Kept(Forgetful):
         """Keep a draft as committed, read or written while `generation` was current."""
         if generation != self.generation:
             return
-        self._drafts[(user_id, flow)] = (self.clock(), dict(data), updated_at)
-        self._drafts.move_to_end((user_id, flow))
-        while len(self._drafts) > self.size:
-            self._drafts.popitem(last=False)
+        self._drafts.put((user_id, flow), (dict(data), updated_at))
 
     def keys_of(self, obj: object) -> set[Hashable] | object:
         return {(obj.user_id, obj.flow)} if isinstance(obj, Draft) else set()
 
     def forget(self, keys: set[Hashable]) -> None:
         for key in keys:
-            self._drafts.pop(key, None)  # type: ignore[call-overload]
+            self._drafts.pop(key)  # type: ignore[arg-type]
 
     def forget_all(self) -> None:
         self._drafts.clear()

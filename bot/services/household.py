@@ -6,7 +6,6 @@ forged button or a foreign household id raises `NotAllowed` and changes nothing.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.services import codes
 from bot.services.errors import Invalid, NotAllowed
-from bot.services.memory import ALL, Forgetful
+from bot.services.memory import ALL, Forgetful, Shelf
 from db.models import (
     Area,
     AuditEvent,
@@ -206,25 +205,19 @@ class HouseholdViews(Forgetful):
 
     def __init__(self, db: Database, *, ttl: float = 60.0, size: int = 5_000) -> None:
         super().__init__(db, ttl=ttl)
-        self.size = size
-        self._views: OrderedDict[int, tuple[float, tuple[int, int], HouseholdView]] = OrderedDict()
+        self._views: Shelf[int, tuple[tuple[int, int], HouseholdView]] = self.shelf(size)  # (year, month), view
         db.memory[self.KEY] = self
 
     def get(self, household_id: int, now: datetime) -> HouseholdView | None:
         kept = self._views.get(household_id)
         # Ages are counted in months: a view from another month is read again.
-        if kept is None or self.clock() - kept[0] > self.ttl or kept[1] != (now.year, now.month):
-            return None
-        self._views.move_to_end(household_id)
-        return kept[2]
+        return kept[1] if kept is not None and kept[0] == (now.year, now.month) else None
 
     def put(self, session: AsyncSession, view: HouseholdView, generation: int, now: datetime) -> None:
         # Not what a transaction that changed these tables sees: it may yet roll back.
         if generation != self.generation or self._mark in session.info or session.new or session.dirty:
             return
-        self._views[view.id] = (self.clock(), (now.year, now.month), view)
-        while len(self._views) > self.size:
-            self._views.popitem(last=False)
+        self._views.put(view.id, ((now.year, now.month), view))
 
     def keys_of(self, obj: object) -> set[Hashable] | object:
         if isinstance(obj, Household):
@@ -239,7 +232,7 @@ class HouseholdViews(Forgetful):
 
     def forget(self, keys: set[Hashable]) -> None:
         for key in keys:
-            self._views.pop(key, None)  # type: ignore[call-overload]
+            self._views.pop(key)  # type: ignore[arg-type]
 
     def forget_all(self) -> None:
         self._views.clear()

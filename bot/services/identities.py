@@ -17,14 +17,13 @@ The same goes for the age bands of a household's children (tips fit the children
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import update
 
-from bot.services.memory import ALL, UNCACHED, Forgetful
+from bot.services.memory import ALL, UNCACHED, Forgetful, Shelf
 from bot.services.people import SEEN_STEP, Person
 from db.models import CaseworkerPost, Child, Household, Membership, User
 from db.session import Database
@@ -34,18 +33,11 @@ SIZE = 50_000  # people remembered; the least recently seen are forgotten first
 
 
 @dataclass(frozen=True)
-class _Entry:
-    person: Person
-    at: float  # monotonic time it was read
-
-
-@dataclass(frozen=True)
 class Family:
     """What tips need of a household: its children's birth years and months, and each member's kind."""
 
     births: tuple[tuple[int, int | None], ...]
     kinds: dict[int, str]  # user id -> guardian | parent
-    at: float
 
 
 class Identities(Forgetful):
@@ -60,10 +52,9 @@ class Identities(Forgetful):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(db, ttl=ttl, clock=clock)
-        self.size = size
-        self._people: OrderedDict[int, _Entry] = OrderedDict()  # by telegram id
         self._telegram_of: dict[int, int] = {}  # user id -> telegram id
-        self._families: dict[int, Family] = {}  # by household id
+        self._people: Shelf[int, Person] = self.shelf(size, lambda _t, p: self._telegram_of.pop(p.id, None))
+        self._families: Shelf[int, Family] = self.shelf(size)  # by household id
         self._seen: dict[int, datetime] = {}  # user id -> sign of life not written yet
         self.hits = self.misses = 0
 
@@ -71,14 +62,13 @@ class Identities(Forgetful):
     def person(self, telegram_id: int, *, chat_id: int, now: datetime) -> Person | None:
         """The remembered person, when nothing about them would be written on this update but the sign of
         life (recorded with `seen`)."""
-        entry = self._people.get(telegram_id)
+        person = self._people.get(telegram_id)
         # Not known, too old, or a new chat id (get_or_create has that to write).
-        if entry is None or self.clock() - entry.at > self.ttl or entry.person.chat_id != chat_id:
+        if person is None or person.chat_id != chat_id:
             self.misses += 1
             return None
-        self._people.move_to_end(telegram_id)
         self.hits += 1
-        return self.seen(entry.person, now)
+        return self.seen(person, now)
 
     def seen(self, person: Person, now: datetime) -> Person:
         """Record a sign of life, to the hour (people.SEEN_STEP), to be written with the next `flush_seen`."""
@@ -86,9 +76,8 @@ class Identities(Forgetful):
             return person
         self._seen[person.id] = now
         person = replace(person, last_seen_at=now)
-        entry = self._people.get(person.telegram_id)
-        if entry is not None:
-            self._people[person.telegram_id] = _Entry(person, entry.at)
+        if self._people.get(person.telegram_id) is not None:
+            self._people.put(person.telegram_id, person, keep_age=True)
         return person
 
     async def flush_seen(self, db: Database) -> int:
@@ -107,18 +96,11 @@ class Identities(Forgetful):
         """Keep `person`, read while `generation` was current, unless something changed since."""
         if generation != self.generation:
             return
-        self._people[person.telegram_id] = _Entry(replace(person, is_new=False), self.clock())
-        self._people.move_to_end(person.telegram_id)
+        self._people.put(person.telegram_id, replace(person, is_new=False))
         self._telegram_of[person.id] = person.telegram_id
-        while len(self._people) > self.size:
-            _telegram_id, old = self._people.popitem(last=False)
-            self._telegram_of.pop(old.person.id, None)
 
     def family(self, household_id: int) -> Family | None:
-        family = self._families.get(household_id)
-        if family is None or self.clock() - family.at > self.ttl:
-            return None
-        return family
+        return self._families.get(household_id)
 
     def remember_family(
         self,
@@ -127,11 +109,9 @@ class Identities(Forgetful):
         kinds: dict[int, str],
         generation: int,
     ) -> Family:
-        family = Family(births, kinds, self.clock())
+        family = Family(births, kinds)
         if generation == self.generation:
-            if len(self._families) >= self.size:
-                self._families.clear()
-            self._families[household_id] = family
+            self._families.put(household_id, family)
         return family
 
     # --- forgetting --------------------------------------------------------------------------------------
@@ -153,9 +133,9 @@ class Identities(Forgetful):
             if kind == "user":
                 telegram_id = self._telegram_of.pop(id_, None)
                 if telegram_id is not None:
-                    self._people.pop(telegram_id, None)
+                    self._people.pop(telegram_id)
             else:
-                self._families.pop(id_, None)
+                self._families.pop(id_)
 
     def forget_all(self) -> None:
         self._people.clear()

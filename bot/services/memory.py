@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
@@ -18,6 +19,56 @@ from db.session import Database
 ALL = object()  # "forget everything"
 # Execution option for a statement that changes nothing any of these caches keep (e.g. last_seen_at alone).
 UNCACHED = "memory_uncached"
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Shelf(Generic[K, V]):
+    """Entries with the time they were put: one older than `ttl` is not given back, and beyond `size` the least
+    recently used goes first (`on_evict` hears of it)."""
+
+    def __init__(
+        self,
+        ttl: float,
+        size: int,
+        clock: Callable[[], float],
+        on_evict: Callable[[K, V], None] | None = None,
+    ) -> None:
+        self.ttl, self.size, self.clock, self.on_evict = ttl, size, clock, on_evict
+        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        kept = self._items.get(key)
+        if kept is None or self.clock() - kept[0] > self.ttl:
+            return None
+        self._items.move_to_end(key)
+        return kept[1]
+
+    def holds(self, key: K) -> bool:
+        """Whether a fresh entry is there (its value may be None: "known to be nothing")."""
+        kept = self._items.get(key)
+        return kept is not None and self.clock() - kept[0] <= self.ttl
+
+    def put(self, key: K, value: V, *, keep_age: bool = False) -> None:
+        """Put `value`; `keep_age`: as old as the entry it replaces (a change this process made itself)."""
+        kept = self._items.get(key)
+        self._items[key] = (kept[0] if keep_age and kept is not None else self.clock(), value)
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            old_key, (_at, old) = self._items.popitem(last=False)
+            if self.on_evict is not None:
+                self.on_evict(old_key, old)
+
+    def pop(self, key: K) -> None:
+        self._items.pop(key, None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class Forgetful(ABC):
@@ -53,6 +104,10 @@ class Forgetful(ABC):
     @abstractmethod
     def forget_all(self) -> None:
         """Drop every entry."""
+
+    def shelf(self, size: int, on_evict: Callable[[K, V], None] | None = None) -> Shelf[K, V]:
+        """A Shelf with this cache's age limit and clock."""
+        return Shelf(self.ttl, size, self.clock, on_evict)
 
     def forget_with(self, session: Any, keys: set[Hashable]) -> None:
         """Forget `keys` now and again when `session` commits: for a change made with the OWN option."""

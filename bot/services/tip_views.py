@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime
 from typing import Any
@@ -23,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import library, tips
-from bot.services.memory import Forgetful
+from bot.services.memory import Forgetful, Shelf
 from db.models import Household, TipDelivery, TipFeedback, User
 from db.session import Database
 
@@ -46,9 +45,9 @@ class TipViews(Forgetful):
         self, db: Database, *, ttl: float = TTL_SECONDS, size: int = SIZE, clock: Callable[[], float] = time.monotonic
     ) -> None:
         super().__init__(db, ttl=ttl, clock=clock)
-        self.db, self.size = db, size
-        self._seen: OrderedDict[int, tuple[float, dict[str, datetime]]] = OrderedDict()  # by household id
-        self._disliked: dict[int, tuple[float, frozenset[str]]] = {}  # by user id
+        self.db = db
+        self._seen: Shelf[int, dict[str, datetime]] = self.shelf(size)  # by household id
+        self._disliked: Shelf[int, frozenset[str]] = self.shelf(size)  # by user id
         self._pending: list[dict[str, Any]] = []
 
     async def next_tip(
@@ -103,9 +102,8 @@ class TipViews(Forgetful):
     # --- reading -----------------------------------------------------------------------------------------
     async def _seen_by(self, session: Callable[[], Awaitable[AsyncSession]], household_id: int) -> dict[str, datetime]:
         kept = self._seen.get(household_id)
-        if kept is not None and self.clock() - kept[0] <= self.ttl:
-            self._seen.move_to_end(household_id)
-            return kept[1]
+        if kept is not None:
+            return kept
         generation = self.generation
         rows = await (await session()).execute(
             select(TipDelivery.tip_id, func.max(TipDelivery.sent_at))
@@ -117,22 +115,18 @@ class TipViews(Forgetful):
             if row["household_id"] == household_id:
                 seen[row["tip_id"]] = row["sent_at"]
         if generation == self.generation:
-            self._seen[household_id] = (self.clock(), seen)
-            while len(self._seen) > self.size:
-                self._seen.popitem(last=False)
+            self._seen.put(household_id, seen)
         return seen
 
     async def _disliked_by(self, session: Callable[[], Awaitable[AsyncSession]], user_id: int) -> frozenset[str]:
         kept = self._disliked.get(user_id)
-        if kept is not None and self.clock() - kept[0] <= self.ttl:
-            return kept[1]
+        if kept is not None:
+            return kept
         generation = self.generation
         query = select(TipFeedback.tip_id).where(TipFeedback.user_id == user_id, TipFeedback.helpful.is_(False))
         disliked = frozenset((await (await session()).scalars(query)).all())
         if generation == self.generation:
-            if len(self._disliked) >= self.size:
-                self._disliked.clear()
-            self._disliked[user_id] = (self.clock(), disliked)
+            self._disliked.put(user_id, disliked)
         return disliked
 
     # --- forgetting --------------------------------------------------------------------------------------
@@ -150,9 +144,9 @@ class TipViews(Forgetful):
     def forget(self, keys: set[Hashable]) -> None:
         for kind, id_ in keys:  # type: ignore[misc]
             if kind == "household":
-                self._seen.pop(id_, None)
+                self._seen.pop(id_)
             else:
-                self._disliked.pop(id_, None)
+                self._disliked.pop(id_)
 
     def forget_all(self) -> None:
         self._seen.clear()

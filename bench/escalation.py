@@ -146,9 +146,9 @@ async def scenario(backend: str, mode: str, count: int, pg_url: str, limited: bo
         def notified() -> dict[str, tuple[float, str]]:
             first: dict[str, tuple[float, str]] = {}
             for at, by, call in seen:
-                found = REF.search(str(call.params.get("text", "")))
-                if found and call.status == 200:
-                    first.setdefault(found.group(0), (at, by))
+                if call.status == 200:  # a joined message reaches the caseworker with every report in it
+                    for ref in REF.findall(str(call.params.get("text", ""))):
+                        first.setdefault(ref, (at, by))
             return first
 
         await app.initialize()

@@ -21,6 +21,7 @@ from bot.runtime import Runtime
 from bot.services import calls, charts, concerns, contact, digest, notify, questions, silence, stats, tip_views, tips
 from bot.services.housekeeping import purge
 from bot.throttle import Gatekeeper
+from bot.updates import InOrderPerChat
 from db.session import Database
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def build_application(
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .persistence(SqlConversationPersistence(db, update_interval=settings.persistence_seconds))
         .rate_limiter(RateLimiter(max_retries=max_retries))
+        .concurrent_updates(InOrderPerChat())
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)

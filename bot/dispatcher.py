@@ -28,6 +28,7 @@ from telegram.ext import ExtBot, JobQueue
 from bot.ratelimit import NO_RETRIES, URGENT, RateLimiter
 from bot.services import outbox
 from bot.services.outbox import OutboxItem
+from bot.turns import Turns
 from db.session import Database
 from db.types import utcnow
 
@@ -37,6 +38,13 @@ log = logging.getLogger(__name__)
 URGENT_KINDS = frozenset(
     {"concern.notify", "concern.media", "concern.admins", "concern.moved_up", "concern.more", "concern.transfer"}
 )
+# Concern notices that reach one caseworker in a burst go as one message (up to MAX_TOGETHER, within
+# Telegram's 4096 characters): fifty reports at once are then a handful of messages, not fifty, inside
+# Telegram's 30 a second, and each still arrives within the second. A notice alone is sent as it is.
+TOGETHER_KINDS = frozenset({"concern.notify"})
+MAX_TOGETHER = 8
+MAX_TEXT = 4096
+DIVIDER = "\n\n━━━━━━━━\n\n"
 WAKE_MARGIN = timedelta(milliseconds=100)  # a row due this close to the next tick is left to that tick
 MIN_WAIT = 0.05  # seconds
 
@@ -57,6 +65,7 @@ class Dispatcher:
         self.lease_seconds = lease_seconds
         self.on_unreachable = on_unreachable
         self.interval: float | None = None  # the tick's period, once scheduled
+        self.turns = Turns()  # per chat: one burst of concern notices at a time
 
     async def deliver(self, ids: list[int]) -> None:
         """Send rows a handler just committed (those already due). Never raises: the tick retries."""
@@ -64,14 +73,40 @@ class Dispatcher:
             # A batch at a time, so a long list never outlives its lease (and is not handed to the tick).
             for start in range(0, len(ids), self.batch_size):
                 chunk = ids[start : start + self.batch_size]
-                now = utcnow()
+                now, leased_at = utcnow(), monotonic()
                 async with self.db.transaction() as session:
                     items = await outbox.claim(
-                        session, now=now, limit=len(chunk), lease_seconds=self.lease_seconds, ids=chunk
+                        session,
+                        now=now,
+                        limit=len(chunk),
+                        lease_seconds=self.lease_seconds,
+                        ids=chunk,
+                        except_kinds=TOGETHER_KINDS,
                     )
-                await self._send_all(items, now)
+                    # Only when something was left: most handlers queue no concern notice.
+                    left = len(items) < len(chunk)
+                    chats = await outbox.chats_waiting(session, chunk, TOGETHER_KINDS) if left else []
+                for chat in chats:  # the notices first, then what follows them (a voice note, a photo)
+                    await self._deliver_together(chat)
+                await self._send_all(items, now, leased_at)
         except Exception as exc:  # the handler's change is committed; a failure here must not undo its reply
             log.error("outbox deliver of %d rows failed: %s", len(ids), type(exc).__name__)
+
+    async def _deliver_together(self, chat_id: int) -> None:
+        """Concern notices for one chat, claimed only once this chat's previous burst has gone: those that
+        came in meanwhile (other handlers' rows among them) go out with this one, as one message."""
+        async with self.turns.turn(chat_id):
+            now = utcnow()
+            async with self.db.transaction() as session:
+                items = await outbox.claim(
+                    session,
+                    now=now,
+                    limit=MAX_TOGETHER,
+                    lease_seconds=self.lease_seconds,
+                    chat_id=chat_id,
+                    kinds=TOGETHER_KINDS,
+                )
+            await self._send_all(items, now)
 
     async def run_due(self, now: datetime | None = None) -> int:
         """Claim one batch of due rows and deliver it; returns how many rows were claimed."""
@@ -116,33 +151,39 @@ class Dispatcher:
         )
 
     # --- internals -------------------------------------------------------------------------------
-    async def _send_all(self, items: list[OutboxItem], now: datetime) -> None:
+    async def _send_all(self, items: list[OutboxItem], now: datetime, leased_at: float | None = None) -> None:
         # Stop using the lease well before it expires; otherwise another dispatcher could reclaim a
         # row this one is about to send and the person would get it twice.
-        deadline = monotonic() + self.lease_seconds / 2
+        deadline = (leased_at or monotonic()) + self.lease_seconds / 2
         started = utcnow()
         # Urgent rows first; otherwise oldest first, so one chat's messages keep their order.
         items = sorted(items, key=lambda item: (item.kind not in URGENT_KINDS, item.id))
+        messages = _together(items)
         waiting: dict[int, datetime] = {}  # chat id -> due again (that chat answered 429 in this batch)
-        for index, item in enumerate(items):
+        for index, rows in enumerate(messages):
+            chat_id = rows[0].chat_id
             if monotonic() > deadline:
+                rest = [row for later in messages[index:] for row in later]
                 async with self.db.transaction() as session:
-                    for rest in items[index:]:
-                        await outbox.release(session, rest.id, attempt=rest.attempts)
-                log.warning("outbox lease running out; released %d rows", len(items) - index)
+                    for row in rest:
+                        await outbox.release(session, row.id, attempt=row.attempts)
+                log.warning("outbox lease running out; released %d rows", len(rest))
                 return
-            if item.chat_id in waiting:
+            if chat_id in waiting:
                 # Telegram just told this chat to wait: its next message would only draw another 429.
                 async with self.db.transaction() as session:
-                    await outbox.release(session, item.id, attempt=item.attempts, due_at=waiting[item.chat_id])
+                    for row in rows:
+                        await outbox.release(session, row.id, attempt=row.attempts, due_at=waiting[chat_id])
                 continue
-            due = await self._send_one(item, now, started)
+            due = await self._send_one(rows, now, started)
             if due is not None:
-                waiting[item.chat_id] = due
+                waiting[chat_id] = due
 
-    async def _send_one(self, item: OutboxItem, now: datetime, started: datetime) -> datetime | None:
-        """Send one row and record the outcome; returns when it is due again after a 429, else None."""
-        payload = item.payload
+    async def _send_one(self, rows: list[OutboxItem], now: datetime, started: datetime) -> datetime | None:
+        """Send one message standing for `rows` (one row, or notices joined by `_together`) and record the
+        outcome on each; returns when it is due again after a 429, else None."""
+        item = rows[0]
+        payload = item.payload if len(rows) == 1 else _joined(rows)
         text = str(payload.get("text", ""))
         kwargs: dict[str, Any] = {}
         if isinstance(self.bot, ExtBot) and isinstance(self.bot.rate_limiter, RateLimiter):
@@ -188,51 +229,94 @@ class Dispatcher:
             due = now + (utcnow() - started) + _seconds(exc.retry_after)
             error = _describe(exc, text)
             await self._record(
-                item,
-                exc,
-                lambda s: outbox.mark_retry(s, item.id, due_at=due, error=error, attempt=item.attempts),
+                rows, exc, lambda s, row: outbox.mark_retry(s, row.id, due_at=due, error=error, attempt=row.attempts)
             )
             return due
         except Forbidden as exc:
             error = _describe(exc, text)
-            user_id: int | None = None
+            users: set[int] = set()
 
-            async def unreachable(session: AsyncSession) -> None:
-                nonlocal user_id
-                user_id = await outbox.mark_unreachable(session, item.id, error, attempt=item.attempts)
+            async def unreachable(session: AsyncSession, row: OutboxItem) -> None:
+                user_id = await outbox.mark_unreachable(session, row.id, error, attempt=row.attempts)
+                if user_id is not None:
+                    users.add(user_id)
 
-            await self._record(item, exc, unreachable)
-            if user_id is not None and self.on_unreachable is not None:
+            await self._record(rows, exc, unreachable)
+            for user_id in sorted(users):
+                if self.on_unreachable is None:
+                    break
                 try:
                     await self.on_unreachable(user_id)
                 except Exception as cb_exc:  # the row is recorded; the escalation hook must not stop sending
                     log.error("on_unreachable for outbox %d failed: %s", item.id, type(cb_exc).__name__)
         except (BadRequest, ChatMigrated) as exc:  # before NetworkError: BadRequest subclasses it
+            if len(rows) > 1:
+                # Something in the joined message was refused: each notice on its own, so one cannot sink all.
+                log.warning("outbox %d (%s) joined with %d: %s", item.id, item.kind, len(rows) - 1, type(exc).__name__)
+                for row in rows:
+                    await self._send_one([row], now, started)
+                return None
             error = _describe(exc, text)
-            await self._record(item, exc, lambda s: outbox.mark_failed(s, item.id, error, attempt=item.attempts))
+            await self._record(rows, exc, lambda s, row: outbox.mark_failed(s, row.id, error, attempt=row.attempts))
         except TelegramError as exc:  # TimedOut, NetworkError (incl. 5xx) and anything else: back off
             due = now + outbox.backoff(item.attempts)
             error = _describe(exc, text)
             await self._record(
-                item,
-                exc,
-                lambda s: outbox.mark_retry(s, item.id, due_at=due, error=error, attempt=item.attempts),
+                rows, exc, lambda s, row: outbox.mark_retry(s, row.id, due_at=due, error=error, attempt=row.attempts)
             )
         except Exception as exc:  # a malformed payload: retrying will not help
             error = type(exc).__name__
-            await self._record(item, exc, lambda s: outbox.mark_failed(s, item.id, error, attempt=item.attempts))
+            await self._record(rows, exc, lambda s, row: outbox.mark_failed(s, row.id, error, attempt=row.attempts))
         else:
             async with self.db.transaction() as session:
-                await outbox.mark_sent(session, item.id, message.message_id, attempt=item.attempts, now=now)
-            log.debug("outbox %d (%s) sent", item.id, item.kind)
+                for row in rows:
+                    await outbox.mark_sent(session, row.id, message.message_id, attempt=row.attempts, now=now)
+            log.debug("outbox %d (%s) sent, with %d more", item.id, item.kind, len(rows) - 1)
         return None
 
     async def _record(
-        self, item: OutboxItem, exc: BaseException, apply: Callable[[AsyncSession], Awaitable[object]]
+        self,
+        rows: list[OutboxItem],
+        exc: BaseException,
+        apply: Callable[[AsyncSession, OutboxItem], Awaitable[object]],
     ) -> None:
-        log.warning("outbox %d (%s) attempt %d: %s", item.id, item.kind, item.attempts, type(exc).__name__)
         async with self.db.transaction() as session:
-            await apply(session)
+            for row in rows:
+                log.warning("outbox %d (%s) attempt %d: %s", row.id, row.kind, row.attempts, type(exc).__name__)
+                await apply(session, row)
+
+
+def _together(items: list[OutboxItem]) -> list[list[OutboxItem]]:
+    """The messages to send for `items`, in their order: rows that may go together (`TOGETHER_KINDS` with a
+    `together` part) to the same chat are joined, up to MAX_TOGETHER and Telegram's length; others alone."""
+    messages: list[list[OutboxItem]] = []
+    open_group: dict[int, list[OutboxItem]] = {}  # chat -> the group still taking rows
+    for item in items:
+        if item.kind not in TOGETHER_KINDS or "together" not in item.payload or item.payload.get("media"):
+            messages.append([item])
+            continue
+        group = open_group.get(item.chat_id)
+        if group is not None and len(group) < MAX_TOGETHER and _length([*group, item]) <= MAX_TEXT:
+            group.append(item)
+            continue
+        group = [item]
+        open_group[item.chat_id] = group
+        messages.append(group)
+    return messages
+
+
+def _length(rows: list[OutboxItem]) -> int:
+    return len(str(_joined(rows)["text"])) if len(rows) > 1 else len(str(rows[0].payload.get("text", "")))
+
+
+def _joined(rows: list[OutboxItem]) -> dict[str, Any]:
+    """One message for several notices: the first one's heading with the count, each notice in full, and
+    each notice's own row of buttons (every press is authorised again when it comes back)."""
+    first = rows[0].payload["together"]
+    heading = str(first["heading"]).format(count=len(rows))
+    text = DIVIDER.join([heading, *(str(row.payload.get("text", "")) for row in rows)])
+    buttons = [button_row for row in rows for button_row in row.payload["together"]["buttons"]]
+    return {"text": text, "parse_mode": rows[0].payload.get("parse_mode"), "buttons": buttons}
 
 
 def _markup(rows: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:

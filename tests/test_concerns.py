@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import concerns_tick
+from bot.fake import FakeRequest
 from bot.services import caseworker, codes, people
 from db.models import AuditEvent, CaseEvent, Concern, ConcernAttachment
 from db.session import Database
@@ -553,3 +555,40 @@ async def test_a_photo_added_to_an_earlier_report_reaches_its_caseworker(bot: Ha
     await bot.press(gran.who, "Add to that report")
     [sent] = bot.api.sent(director.who.id, method="sendPhoto")
     assert sent["photo"] == photo[0]["file_id"] and "XC-2026-00001" in sent["caption"]
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+async def test_reports_arriving_together_reach_the_director_together(bot: Harness, db: Database, locale: str) -> None:
+    """Neighbours pressing "Send" at the same moment: the director gets the notices joined in as few messages
+    as Telegram's pace allows, each report once, and acknowledges one of them from the joined message."""
+    at(bot, T0)
+    director = await caseworker_on(db, 5001, "child-director", VILLAGE, locale)
+    request = bot.app.bot.request
+    assert isinstance(request, FakeRequest)
+    request.slow_chats[director.who.id] = 0.3  # so the reports after the first meet while it is on its way
+    neighbours = [person(f"Neighbour{i}", 6100 + i, "en") for i in range(4)]
+    township, village = PLACES["en"]
+    for n in neighbours:
+        await bot.send(n.who, "/report")
+        for label in (township, village, "Neighbour", "Not going to school", "No, not right now", "Skip"):
+            await bot.press(n.who, n._(label))
+        await bot.press(n.who, n._("No, keep me out of it"))
+    await asyncio.gather(*(bot.press(n.who, n._("📨 Send now")) for n in neighbours))
+
+    refs = [f"XC-2026-0000{i}" for i in range(1, 5)]
+    sent = [str(m.get("text", "")) for m in bot.messages(director.who) if "XC-2026-" in str(m.get("text", ""))]
+    assert [sum(text.count(ref) for text in sent) for ref in refs] == [1, 1, 1, 1]  # each report once
+    assert len(sent) < len(refs)
+    joined = next(m for m in bot.messages(director.who) if sum(ref in str(m.get("text", "")) for ref in refs) > 1)
+    inside = sorted((ref for ref in refs if ref in joined["text"]), key=joined["text"].index)  # as shown
+    heading = director._(
+        "🆘 <b>{count} concerns</b> have reached you at once; each is below. Press ✅ and its reference to "
+        "acknowledge one, 📂 to open it."
+    ).format(count=len(inside))
+    assert len(inside) >= 2 and joined["text"].startswith(heading)
+    assert [label for label, _ in bot.buttons(joined)] == [f"{mark} {ref}" for ref in inside for mark in "✅📂"]
+    chosen = inside[1]
+    await bot.press_data(director.who, bot.find_button(joined, f"✅ {chosen}"), joined)
+    async with db.transaction() as s:
+        status = {c.ref: c.status for c in (await s.scalars(select(Concern))).all()}
+    assert [ref for ref in refs if status[ref] != "open"] == [chosen]

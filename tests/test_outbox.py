@@ -65,8 +65,9 @@ async def make_user(db: Database, n: int = 1) -> tuple[int, int]:
 
 async def queue(db: Database, user_id: int, chat_id: int, key: str, **kwargs: Any) -> int:
     kwargs.setdefault("text", TEXT)
+    kwargs.setdefault("kind", "test")
     async with db.transaction() as s:
-        new_id = await outbox.enqueue(s, user_id=user_id, chat_id=chat_id, kind="test", dedupe_key=key, **kwargs)
+        new_id = await outbox.enqueue(s, user_id=user_id, chat_id=chat_id, dedupe_key=key, **kwargs)
     assert new_id is not None
     return new_id
 
@@ -479,3 +480,127 @@ async def test_overlapping_claims_never_share_a_row(db: Database) -> None:
     assert len(first_ids) == 4
     assert len(second_ids) == 6
     assert first_ids.isdisjoint(second_ids)
+
+
+# --- concern notices reaching one chat in a burst go as one message ------------------------------------
+
+
+def notice(n: int) -> dict[str, Any]:
+    return {
+        "kind": "concern.notify",
+        "text": f"🆘 <b>Concern XC-2026-0000{n}</b>\nWhat: bullying",
+        "buttons": [[("✅ I will look at it", f"cs:ack:{n}")], [("📂 Timeline", f"cs:open:{n}")]],
+        "together": outbox.Together(
+            heading="🆘 {count} concerns at once",
+            buttons=((f"✅ XC-{n}", f"cs:ack:{n}"), (f"📂 XC-{n}", f"cs:open:{n}")),
+        ),
+    }
+
+
+async def notices(db: Database, user_id: int, chat_id: int, count: int, start: int = 1) -> list[int]:
+    return [await queue(db, user_id, chat_id, f"n{n}", **notice(n)) for n in range(start, start + count)]
+
+
+def keyboard(message: dict[str, Any]) -> list[list[tuple[str, str]]]:
+    markup = message["reply_markup"]
+    markup = json.loads(markup) if isinstance(markup, str) else markup
+    return [[(b["text"], b["callback_data"]) for b in r] for r in markup["inline_keyboard"]]
+
+
+async def test_notices_waiting_for_one_chat_go_as_one_message(
+    db: Database, app: Application, api: FakeTelegram
+) -> None:
+    user_id, chat_id = await make_user(db)
+    other_id, other_chat = await make_user(db, 2)
+    ids = await notices(db, user_id, chat_id, 3) + await notices(db, other_id, other_chat, 1, start=7)
+    d = Dispatcher(db, app.bot)
+
+    assert await d.run_due() == 4
+    [joined] = api.sent(chat_id)
+    assert joined["text"].startswith("🆘 3 concerns at once")
+    assert [joined["text"].count(f"XC-2026-0000{n}") for n in (1, 2, 3)] == [1, 1, 1]
+    assert keyboard(joined) == [[(f"✅ XC-{n}", f"cs:ack:{n}"), (f"📂 XC-{n}", f"cs:open:{n}")] for n in (1, 2, 3)]
+    [alone] = api.sent(other_chat)  # a notice on its own is sent as it was written, with all its buttons
+    assert alone["text"] == notice(7)["text"]
+    assert keyboard(alone) == notice(7)["buttons"]
+    rows = [await row(db, id) for id in ids]
+    assert {r.status for r in rows} == {"sent"}
+    assert len({r.telegram_message_id for r in rows[:3]}) == 1
+    assert api.violations == []
+
+
+async def test_a_long_burst_is_split_within_telegrams_limits(db: Database, app: Application, api: FakeTelegram) -> None:
+    user_id, chat_id = await make_user(db)
+    await notices(db, user_id, chat_id, dispatcher_module.MAX_TOGETHER + 3)
+    await Dispatcher(db, app.bot).run_due()
+    sent = api.sent(chat_id)
+    assert [len(keyboard(m)) for m in sent] == [dispatcher_module.MAX_TOGETHER, 3]
+    assert all(len(m["text"]) <= dispatcher_module.MAX_TEXT for m in sent)
+
+
+async def test_deliver_sends_a_chats_notices_that_came_in_meanwhile(
+    db: Database, app: Application, api: FakeTelegram
+) -> None:
+    """While one notice to a chat is on its way, the next handlers' notices wait their turn and then go
+    together: three handlers delivering at once make two messages, and nothing is sent twice."""
+    user_id, chat_id = await make_user(db)
+    request = app.bot.request
+    assert isinstance(request, FakeRequest)
+    request.slow_chats[chat_id] = 0.3
+    d = Dispatcher(db, app.bot)
+    [first] = await notices(db, user_id, chat_id, 1)
+    on_its_way = asyncio.create_task(d.deliver([first]))
+    await asyncio.sleep(0.1)
+    [second] = await notices(db, user_id, chat_id, 1, start=2)
+    waiting = asyncio.create_task(d.deliver([second]))
+    await asyncio.sleep(0.05)
+    [third] = await notices(db, user_id, chat_id, 1, start=3)
+    await asyncio.gather(on_its_way, waiting, d.deliver([third]))
+    sent = api.sent(chat_id)
+    assert sent[0]["text"] == notice(1)["text"]
+    assert sent[1]["text"].startswith("🆘 2 concerns at once") and len(sent) == 2
+    assert sum(m["text"].count("XC-2026-0000") for m in sent) == 3
+    assert {(await row(db, id)).status for id in (first, second, third)} == {"sent"}
+
+
+async def test_a_refused_joined_message_is_sent_as_single_notices(
+    db: Database, app: Application, api: FakeTelegram
+) -> None:
+    user_id, chat_id = await make_user(db)
+    ids = await notices(db, user_id, chat_id, 2)
+    api.fail_next("sendMessage", 400, "Bad Request: message is too long")
+    await Dispatcher(db, app.bot).run_due()
+    sent = api.sent(chat_id)
+    assert [m["text"] for m in sent] == [notice(1)["text"], notice(2)["text"]]
+    assert {(await row(db, id)).status for id in ids} == {"sent"}
+
+
+async def test_a_429_on_a_joined_message_puts_every_notice_back(
+    db: Database, app: Application, api: FakeTelegram
+) -> None:
+    user_id, chat_id = await make_user(db)
+    ids = await notices(db, user_id, chat_id, 2)
+    api.fail_next("sendMessage", 429, "Too Many Requests: retry after 3", retry_after=3)
+    d = Dispatcher(db, app.bot)
+    await d.run_due()
+    assert {(await row(db, id)).status for id in ids} == {"pending"}
+    assert await d.run_due(utcnow() + timedelta(seconds=4)) == 2
+    assert {(await row(db, id)).status for id in ids} == {"sent"}
+    assert len(api.sent(chat_id)) == 1
+
+
+async def test_a_blocked_caseworker_marks_every_joined_notice_and_escalates_once(
+    db: Database, app: Application, api: FakeTelegram
+) -> None:
+    user_id, chat_id = await make_user(db)
+    ids = await notices(db, user_id, chat_id, 3)
+    api.block(chat_id)
+    escalated: list[int] = []
+
+    async def on_unreachable(uid: int) -> None:
+        escalated.append(uid)
+
+    await Dispatcher(db, app.bot, on_unreachable=on_unreachable).run_due()
+    assert {(await row(db, id)).status for id in ids} == {"unreachable"}
+    assert escalated == [user_id]
+    assert send_calls(api) == 1

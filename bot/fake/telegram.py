@@ -8,6 +8,7 @@ the published API, and can be told to fail calls with 429 / 403 / 400 / 5xx or a
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import random
@@ -271,6 +272,8 @@ class FakeRequest(BaseRequest):
 
     def __init__(self, api: FakeTelegram) -> None:
         self.api = api
+        # chat id -> seconds every request naming that chat takes (a person on a slow connection)
+        self.slow_chats: dict[int, float] = {}
 
     @property
     def read_timeout(self) -> float:
@@ -301,5 +304,8 @@ class FakeRequest(BaseRequest):
             for name, part in request_data.multipart_data.items():
                 content = part[1] if isinstance(part, tuple) else part
                 files[name] = content if isinstance(content, bytes) else bytes(content)
+        pause = self.slow_chats.get(params.get("chat_id")) if self.slow_chats else None
+        if pause:
+            await asyncio.sleep(pause)
         status, body = self.api.handle(api_method, params, files)
         return status, json.dumps(body).encode()

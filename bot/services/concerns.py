@@ -67,6 +67,18 @@ def case_buttons(tr: Tr, concern: Concern) -> list[list[tuple[str, str]]]:
     return rows
 
 
+def together_part(tr: Tr, concern: Concern) -> outbox.Together:
+    """How this notice shows inside one message with others reaching the same caseworker at once: in full,
+    with one row of buttons, acknowledge and open, each naming its reference."""
+    row = [(f"✅ {concern.ref}", f"{ACK}{concern.id}")] if concern.status == "open" else []
+    row.append((f"📂 {concern.ref}", f"cs:open:{concern.id}"))
+    heading = tr.gettext(
+        "🆘 <b>{count} concerns</b> have reached you at once; each is below. Press ✅ and its reference to "
+        "acknowledge one, 📂 to open it."
+    )
+    return outbox.Together(heading=heading, buttons=tuple(row))
+
+
 @dataclass(frozen=True)
 class NewConcern:
     village_id: int
@@ -273,6 +285,7 @@ async def _notify_caseworker(
         text=text,
         buttons=case_buttons(tr, concern),
         dedupe_key=f"concern:{concern.id}:notify:{person.post_id}:{why}:{concern.admin_reminders}:{key}",
+        together=together_part(tr, concern),
     )
     ids = [new_id] if new_id is not None else []
     attachments = (

@@ -59,6 +59,29 @@ def pictures(media: dict[str, Any]) -> list[tuple[bytes, str]]:
     return [(base64.b64decode(p["png"]), str(p.get("caption", ""))) for p in media.get("photos", [])]
 
 
+@dataclass(frozen=True, slots=True)
+class Together:
+    """Lets a message be sent as part of one message with others of its kind waiting for the same chat (a
+    burst of concerns reaching one caseworker), in the recipient's language. `heading` opens the joined
+    message and has a `{count}` placeholder; `buttons` is this message's one row of buttons in it."""
+
+    heading: str
+    buttons: tuple[tuple[str, str], ...]
+
+
+def _keyboard(buttons: Buttons | None) -> list[list[dict[str, str]]]:
+    rows = []
+    for row in buttons or []:
+        out_row = []
+        for label, data in row:
+            # Caught here, in the handler's transaction, rather than as a permanent 400 at send time.
+            if not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA_BYTES:
+                raise ValueError(f"callback_data must be 1-{MAX_CALLBACK_DATA_BYTES} bytes")
+            out_row.append({"text": label, "callback_data": data})
+        rows.append(out_row)
+    return rows
+
+
 def _row(
     *,
     user_id: int | None,
@@ -71,20 +94,16 @@ def _row(
     media: tuple[str, str] | None = None,
     delay: timedelta | None = None,
     album: list[tuple[bytes, str]] | None = None,
+    together: Together | None = None,
 ) -> dict[str, Any]:
     """One outbox row, checked: `enqueue` and `enqueue_many` build theirs here, so both keep one meaning."""
     if not dedupe_key or len(dedupe_key) > MAX_DEDUPE_KEY_CHARS:
         raise ValueError(f"dedupe_key must be 1-{MAX_DEDUPE_KEY_CHARS} characters")
-    rows = []
-    for row in buttons or []:
-        out_row = []
-        for label, data in row:
-            # Caught here, in the handler's transaction, rather than as a permanent 400 at send time.
-            if not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA_BYTES:
-                raise ValueError(f"callback_data must be 1-{MAX_CALLBACK_DATA_BYTES} bytes")
-            out_row.append({"text": label, "callback_data": data})
-        rows.append(out_row)
-    payload: dict[str, Any] = {"text": text, "parse_mode": "HTML", "buttons": rows}
+    payload: dict[str, Any] = {"text": text, "parse_mode": "HTML", "buttons": _keyboard(buttons)}
+    if together is not None:
+        if media or album:
+            raise ValueError("only a text message can be sent together with others")
+        payload["together"] = {"heading": together.heading, "buttons": _keyboard([list(together.buttons)])}
     if media:  # (kind, Telegram file id): a voice note or photo sent on, with `text` as its caption
         payload["media"] = {"kind": media[0], "file_id": media[1]}
     if album:
@@ -116,10 +135,12 @@ async def enqueue(
     media: tuple[str, str] | None = None,
     delay: timedelta | None = None,
     album: list[tuple[bytes, str]] | None = None,
+    together: Together | None = None,
 ) -> int | None:
     """Queue a message; returns its id, or None if `dedupe_key` was already queued (nothing inserted).
 
     `album`: pictures made by the bot (PNG bytes, caption), sent together as one album instead of `text`.
+    `together`: how to show it inside one message with others of its kind to the same chat (see `Together`).
 
     `delay` holds it back from now (quiet hours); measured on the dispatcher's clock, whatever clock the
     caller reasons with, so a test clock set ahead or behind cannot strand a message.
@@ -135,6 +156,7 @@ async def enqueue(
         media=media,
         delay=delay,
         album=album,
+        together=together,
     )
     insert = insert_for(session)
     # ON CONFLICT DO NOTHING rather than catching IntegrityError: a failed INSERT would abort the
@@ -185,11 +207,14 @@ async def claim(
     lease_seconds: float,
     ids: list[int] | None = None,
     first_kinds: Collection[str] = (),
+    chat_id: int | None = None,
+    kinds: Collection[str] | None = None,
+    except_kinds: Collection[str] = (),
 ) -> list[OutboxItem]:
     """Lease up to `limit` due rows (pending and due, or sending with an expired lease) to the caller.
 
     Rows of `first_kinds` are taken before any other due row, so an urgent message never waits behind a
-    backlog of routine ones.
+    backlog of routine ones. `ids`, `chat_id`, `kinds` and `except_kinds` narrow what is taken.
     """
     if limit <= 0 or ids == []:
         return []
@@ -203,6 +228,12 @@ async def claim(
     candidates = select(Outbox.id).where(due).order_by(*order).limit(limit)
     if ids is not None:
         candidates = candidates.where(Outbox.id.in_(ids))
+    if chat_id is not None:
+        candidates = candidates.where(Outbox.chat_id == chat_id)
+    if kinds is not None:
+        candidates = candidates.where(Outbox.kind.in_(list(kinds)))
+    if except_kinds:
+        candidates = candidates.where(Outbox.kind.not_in(list(except_kinds)))
     if _dialect(session) == "postgresql":
         # Concurrent dispatchers skip each other's rows instead of waiting or double-claiming. It is a
         # MATERIALIZED CTE so the locking SELECT runs exactly once: as a plain `IN (subquery)` PostgreSQL
@@ -234,6 +265,16 @@ async def claim(
         (OutboxItem(r.id, r.user_id, r.chat_id, r.kind, dict(r.payload), r.attempts) for r in rows),
         key=lambda item: item.id,
     )
+
+
+async def chats_waiting(session: AsyncSession, ids: list[int], kinds: Collection[str]) -> list[int]:
+    """The chats that rows among `ids` of these kinds, still pending, are waiting to reach (in id order)."""
+    rows = await session.execute(
+        select(Outbox.chat_id)
+        .where(Outbox.id.in_(ids), Outbox.kind.in_(list(kinds)), Outbox.status == "pending")
+        .order_by(Outbox.id)
+    )
+    return list(dict.fromkeys(rows.scalars()))
 
 
 def _held(id: int, attempt: int | None) -> Any:

@@ -12,11 +12,12 @@ ten is an emergency (violence, in danger now: every rung at once), the rest norm
 
 Then all COUNT "📨 Send now" presses arrive at once, two ways:
 - queue: put on `app.update_queue` together, as one getUpdates batch; the Application processes them as
-  production does (`concurrent_updates` is not set: one at a time);
-- gather: `asyncio.gather` of `app.process_update` for all of them (as if updates were processed concurrently).
+  production does (bot/updates.py: different chats side by side, up to 128, each chat in order);
+- gather: `asyncio.gather` of `app.process_update` for all of them (every update at once, no processor).
 
 Per concern: the time from its press being handed over to the first sendMessage carrying its reference to a
-caseworker's chat at the fake Bot API; also whether the handler's own `deliver` sent it or the outbox tick did.
+caseworker's chat at the fake Bot API (a joined message carries several: bot/dispatcher.py); also whether
+the handler's own `deliver` sent it or the outbox tick did.
 Target: p99 under 1 s (no waiting for the next tick). The figures are printed and merged into
 `bench/results/latest.json` under "escalation"; exit status 1 when a target is missed.
 """

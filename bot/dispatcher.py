@@ -242,9 +242,7 @@ class Dispatcher:
                     users.add(user_id)
 
             await self._record(rows, exc, unreachable)
-            for user_id in sorted(users):
-                if self.on_unreachable is None:
-                    break
+            for user_id in sorted(users) if self.on_unreachable is not None else ():
                 try:
                     await self.on_unreachable(user_id)
                 except Exception as cb_exc:  # the row is recorded; the escalation hook must not stop sending
@@ -292,21 +290,17 @@ def _together(items: list[OutboxItem]) -> list[list[OutboxItem]]:
     messages: list[list[OutboxItem]] = []
     open_group: dict[int, list[OutboxItem]] = {}  # chat -> the group still taking rows
     for item in items:
-        if item.kind not in TOGETHER_KINDS or "together" not in item.payload or item.payload.get("media"):
+        if item.kind not in TOGETHER_KINDS or "together" not in item.payload:  # (never with media: outbox._row)
             messages.append([item])
             continue
         group = open_group.get(item.chat_id)
-        if group is not None and len(group) < MAX_TOGETHER and _length([*group, item]) <= MAX_TEXT:
+        if group is not None and len(group) < MAX_TOGETHER and len(_joined([*group, item])["text"]) <= MAX_TEXT:
             group.append(item)
             continue
         group = [item]
         open_group[item.chat_id] = group
         messages.append(group)
     return messages
-
-
-def _length(rows: list[OutboxItem]) -> int:
-    return len(str(_joined(rows)["text"])) if len(rows) > 1 else len(str(rows[0].payload.get("text", "")))
 
 
 def _joined(rows: list[OutboxItem]) -> dict[str, Any]:

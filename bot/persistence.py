@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import BasePersistence, PersistenceInput
 
 from db.models import ConversationState
-from db.session import Database, insert_for
+from db.session import Database, execute_core, upsert
 from db.types import utcnow
 
 _NOTHING = object()
@@ -43,7 +43,7 @@ class SqlConversationPersistence(BasePersistence[dict[Any, Any], dict[Any, Any],
         encoded = json.dumps(list(key))
         if self._written.get((name, encoded), _NOTHING) == new_state:
             return  # already stored (unchanged, or written with the step's draft): no transaction
-        async with self.db.transaction() as session:
+        async with self.db.transaction(durable=False) as session:  # a step's state, like its draft
             await self.write(session, name, key, new_state)
         self.written(name, key, new_state)
 
@@ -60,12 +60,9 @@ class SqlConversationPersistence(BasePersistence[dict[Any, Any], dict[Any, Any],
                 delete(ConversationState).where(ConversationState.name == name, ConversationState.key == encoded)
             )
             return
-        now = utcnow()
-        stmt = insert_for(session)(ConversationState).values(name=name, key=encoded, state=state, updated_at=now)
         # One statement whether the row is there or not (no read first).
-        await session.execute(
-            stmt.on_conflict_do_update(index_elements=["name", "key"], set_={"state": state, "updated_at": now})
-        )
+        statement = upsert(session.get_bind().dialect.name, ConversationState.__table__, ("name", "key"))
+        await execute_core(session, statement, {"name": name, "key": encoded, "state": state, "updated_at": utcnow()})
 
     def written(self, name: str, key: tuple[int | str, ...], state: object | None) -> None:
         encoded = json.dumps(list(key))

@@ -106,7 +106,8 @@ async def remember(c: Ctx, flow: str, state: str, **values: object) -> dict[str,
     chat = c.update.effective_chat
     key = (chat.id, c.person.telegram_id) if chat is not None else None
     with_state = isinstance(persistence, SqlConversationPersistence) and persistence.persists(flow) and key
-    async with c.rt.db.transaction() as session:
+    # Not durable: a power cut may cost the person this one step (never the report it leads to).
+    async with c.rt.db.transaction(durable=False) as session:
         if known is not None:  # the draft as this process last wrote or read it: one statement, no read
             data = drafts.merged(known[0], {"state": state, **values})
             await drafts.put(session, c.person.id, flow, data, now)

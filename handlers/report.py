@@ -185,7 +185,7 @@ BACK_TO = {
 
 async def on_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
     c = await load(update, context)
-    async with c.rt.db.transaction() as session:
+    async with c.rt.db.transaction(durable=False) as session:  # drafts only, like a step
         await drafts.clear(session, c.person.id, FLOW)
         await drafts.clear(session, c.person.id, "case")  # a half-typed case note is not kept waiting
         await _suspend_family(session, c.person.id)

@@ -3,6 +3,7 @@ home visits, quiet hours, a parent abroad across a daylight-saving change, and a
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -10,7 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import calls_tick
-from db.models import CallOccurrence, CallSchedule, Outbox
+from bot.services import calls
+from db.models import CallOccurrence, CallSchedule, Membership, Outbox
 from db.session import Database
 from tests.harness import Harness
 from tests.journeys import Speaker, add_child, create_household, family_code, join_with_code, person
@@ -438,3 +440,49 @@ async def test_a_booking_notice_waits_for_the_carers_morning(bot: Harness, db: D
         assert row is not None and row.status == "pending"
         held = row.due_at - row.created_at
     assert timedelta(hours=6, minutes=59) <= held <= timedelta(hours=7, minutes=1)
+
+
+async def test_when_both_sides_answer_at_the_same_moment_the_first_answer_counts(bot: Harness, db: Database) -> None:
+    """Grandmother and father press at once: one answer is kept, the other is told who answered (no lock;
+    the write takes effect only while nobody has answered)."""
+    at(bot, T0)
+    _gran, dad = await household(bot, "en")
+    await book_weekly(bot, dad, ["Wednesday"], "20:00")
+    await bot.press(dad.who, dad._("Yes, tell them"))
+    await tick(bot, datetime(2026, 12, 2, 11, 30, tzinfo=UTC))
+    async with db.transaction() as s:
+        occurrence = await s.scalar(select(CallOccurrence))
+        assert occurrence is not None
+        ids = {
+            m.user_id: m.relation
+            for m in (await s.scalars(select(Membership).where(Membership.household_id == occurrence.household_id)))
+        }
+    gran_id = next(uid for uid, relation in ids.items() if relation == "grandmother")
+    dad_id = next(uid for uid, relation in ids.items() if relation == "father")
+    moment = datetime(2026, 12, 2, 12, 20, tzinfo=UTC)
+    first_in = asyncio.Event()
+    release = asyncio.Event()
+
+    async def answer_first() -> calls.Confirmed:
+        async with db.transaction() as s:
+            result = await calls.confirm(s, user_id=gran_id, occurrence_id=occurrence.id, outcome="done", now=moment)
+            first_in.set()
+            await release.wait()  # still uncommitted while the father presses
+        return result
+
+    async def answer_second() -> calls.Confirmed:
+        await first_in.wait()
+        async with db.transaction() as s:
+            return await calls.confirm(s, user_id=dad_id, occurrence_id=occurrence.id, outcome="missed", now=moment)
+
+    first = asyncio.create_task(answer_first())
+    second = asyncio.create_task(answer_second())
+    await asyncio.sleep(0.2)
+    assert not second.done()  # waiting for the grandmother's answer to commit or roll back
+    release.set()
+    kept, told = await first, await second
+    assert kept == calls.Confirmed(True, "done", None)
+    assert told == calls.Confirmed(False, "done", "grandmother")
+    async with db.transaction() as s:
+        row = await s.get(CallOccurrence, occurrence.id)
+        assert row is not None and (row.outcome, row.confirmed_by_user_id) == ("done", gran_id)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from bot.runtime import Runtime
 from bot.services import drafts, household, people, tips
@@ -149,6 +149,19 @@ async def test_drafts_kept_in_memory_follow_every_writer(db: Database) -> None:
     assert kept.get(p.id, "report") is None and kept.is_absent(p.id, "report")
     async with db.transaction() as s:
         assert await drafts.fresh_draft(s, p.id, "report") is None
+        assert await s.scalar(select(func.count()).select_from(Draft)) == 0
+    # Cleared and started again in one transaction (a new report over an old one): kept as started, and a
+    # later clear still deletes it (it is not taken for absent).
+    async with db.transaction() as s:
+        await drafts.update(s, p.id, "report", state="send")
+    async with db.transaction() as s:
+        await drafts.clear(s, p.id, "report")
+        await drafts.update(s, p.id, "report", state="child")
+    assert not kept.is_absent(p.id, "report")
+    async with db.transaction() as s:
+        assert await drafts.get(s, p.id, "report") == {"state": "child"}
+        await drafts.clear(s, p.id, "report")
+    async with db.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(Draft)) == 0
 
 
@@ -306,3 +319,21 @@ async def test_a_full_batch_of_browsed_tips_is_written_by_the_press_that_fills_i
     assert time.monotonic() - started < 2 and not bot.errors
     async with db.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(TipDelivery)) == 3
+
+
+async def test_only_a_transaction_that_says_so_commits_without_waiting_for_the_disk(db: Database) -> None:
+    """Draft steps (durable=False) skip the disk flush; every other commit, before and after them on the same
+    pooled connection, still waits for it, and both kinds are stored."""
+    someone = await _person(db, 9101)
+    setting = (
+        text("PRAGMA synchronous") if db.dialect == "sqlite" else text("SELECT current_setting('synchronous_commit')")
+    )
+    seen = []
+    for durable in (True, False, False, True, False, True):
+        async with db.transaction(durable=durable) as s:
+            seen.append(str(await s.scalar(setting)))
+            await drafts.put(s, someone.id, "report", {"durable": durable})
+    waits, relaxed = ("2", "1") if db.dialect == "sqlite" else ("on", "off")
+    assert seen == [waits, relaxed, relaxed, waits, relaxed, waits]
+    async with db.transaction() as s:
+        assert await drafts.get(s, someone.id, "report") == {"durable": True}

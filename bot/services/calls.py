@@ -13,10 +13,11 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, Update, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -417,34 +418,63 @@ class Confirmed:
     by_relation: str | None  # who answered first, when it was not the caller
 
 
+@cache
+def _answer_query() -> Select[tuple[int, str | None, int | None, int, int | None]]:
+    # The occurrence, whose call it is and whether the caller belongs to its household: one query.
+    return (
+        select(
+            CallOccurrence.household_id,
+            CallOccurrence.outcome,
+            CallOccurrence.confirmed_by_user_id,
+            CallSchedule.parent_user_id,
+            Membership.id,
+        )
+        .join(CallSchedule, CallSchedule.id == CallOccurrence.schedule_id)
+        .outerjoin(
+            Membership,
+            and_(Membership.household_id == CallOccurrence.household_id, Membership.user_id == bindparam("user_id")),
+        )
+        .where(CallOccurrence.id == bindparam("occurrence_id"))
+    )
+
+
+@cache
+def _first_answer() -> Update:
+    # Only while nobody has answered: two carers pressing at once cannot both count (no lock needed).
+    table = CallOccurrence.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("occurrence_id"), table.c.outcome.is_(None))
+        .values(outcome=bindparam("answer"), confirmed_by_user_id=bindparam("by"), confirmed_at=bindparam("at"))
+    )
+
+
 async def confirm(session: AsyncSession, *, user_id: int, occurrence_id: int, outcome: str, now: datetime) -> Confirmed:
     """Did the call happen? The first answer from either side counts; the other side is not asked again."""
     if outcome not in OUTCOMES:
         raise NotAllowed
-    occurrence = await session.get(CallOccurrence, occurrence_id, with_for_update=True)
-    if occurrence is None:
-        raise NotAllowed
-    await households.membership(session, user_id, occurrence.household_id)
-    if occurrence.outcome is not None:
-        relation = None
-        if occurrence.confirmed_by_user_id and occurrence.confirmed_by_user_id != user_id:
-            other = await session.scalar(
-                select(Membership.relation).where(
-                    Membership.user_id == occurrence.confirmed_by_user_id,
-                    Membership.household_id == occurrence.household_id,
-                )
-            )
-            relation = other
-        return Confirmed(False, occurrence.outcome, relation)
-    occurrence.outcome = outcome
-    occurrence.confirmed_by_user_id = user_id
-    occurrence.confirmed_at = now
-    if outcome == "done":
-        schedule = await session.get_one(CallSchedule, occurrence.schedule_id)
-        await contact.contact_made(
-            session, household_id=occurrence.household_id, parent_user_id=schedule.parent_user_id, now=now
+    keys = {"occurrence_id": occurrence_id, "user_id": user_id}
+    found = (await session.execute(_answer_query(), keys)).first()
+    if found is None or found[4] is None:
+        raise NotAllowed  # no such call, or not the caller's household
+    household_id, answered, by, parent_user_id, _member = found
+    if answered is None:
+        written = await session.execute(
+            _first_answer(), {"occurrence_id": occurrence_id, "answer": outcome, "by": user_id, "at": now}
         )
-    return Confirmed(True, outcome, None)
+        if written.rowcount == 1:  # type: ignore[attr-defined]
+            if outcome == "done":
+                await contact.contact_made(session, household_id=household_id, parent_user_id=parent_user_id, now=now)
+            return Confirmed(True, outcome, None)
+        found = (await session.execute(_answer_query(), keys)).first()  # answered a moment ago
+        assert found is not None
+        _household, answered, by, _parent, _member = found
+    relation = None
+    if by and by != user_id:
+        relation = await session.scalar(
+            select(Membership.relation).where(Membership.user_id == by, Membership.household_id == household_id)
+        )
+    return Confirmed(False, str(answered), relation)
 
 
 async def unconfirmed(session: AsyncSession, *, user_id: int, household_id: int, now: datetime) -> list[CallOccurrence]:

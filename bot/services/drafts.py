@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.services.memory import Forgetful, Shelf
 from db.models import Draft
-from db.session import Database, insert_for
+from db.session import Database, execute_core, upsert
 from db.types import utcnow
 
 # An unfinished flow is kept this long; after that its answers are deleted and the flow starts afresh.
@@ -21,6 +21,13 @@ TTL = timedelta(hours=24)
 
 
 async def get(session: AsyncSession, user_id: int, flow: str) -> dict[str, Any]:
+    memory = kept(session)
+    if memory is not None:
+        known = memory.get(user_id, flow)
+        if known is not None:
+            return known[0]
+        if memory.is_absent(user_id, flow):
+            return {}
     row = await session.get(Draft, (user_id, flow))
     return dict(row.data) if row else {}
 
@@ -65,6 +72,12 @@ class Kept(Forgetful):
         if generation == self.generation:
             self._drafts.put((user_id, flow), None)
 
+    def _after_flush(self, session: Session, flush: Any) -> None:
+        super()._after_flush(session, flush)
+        cleared = session.info.get(_CLEARED)
+        if cleared:  # cleared, then written again in the same transaction: not absent after all
+            cleared -= {key for obj in (*session.new, *session.dirty) for key in self.keys_of(obj)}  # type: ignore[union-attr]
+
     def _after_commit(self, session: Session) -> None:
         cleared = session.info.pop(_CLEARED, set())
         super()._after_commit(session)
@@ -106,13 +119,11 @@ async def read(session: AsyncSession, user_id: int, flow: str) -> tuple[dict[str
 async def put(
     session: AsyncSession, user_id: int, flow: str, data: dict[str, Any], now: datetime | None = None
 ) -> None:
-    """Store the whole draft in one statement (no read first: the caller knows it already)."""
-    now = now or utcnow()
-    stmt = insert_for(session)(Draft).values(user_id=user_id, flow=flow, data=data, updated_at=now)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["user_id", "flow"], set_={"data": data, "updated_at": now}
-        ).execution_options(**{Kept.OWN: True})
+    """Store the whole draft in one statement (no read first: the caller knows it already). The caller keeps
+    the in-memory copy right (Kept.keep), as with the OWN option."""
+    statement = upsert(session.get_bind().dialect.name, Draft.__table__, ("user_id", "flow"))
+    await execute_core(
+        session, statement, {"user_id": user_id, "flow": flow, "data": data, "updated_at": now or utcnow()}
     )
 
 
@@ -128,10 +139,12 @@ def merged(data: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
 
 
 async def clear(session: AsyncSession, user_id: int, flow: str) -> None:
+    memory = kept(session)
+    if memory is not None and memory.is_absent(user_id, flow):
+        return  # this process cleared it or found none, and nothing was written since: no statement
     await session.execute(
         delete(Draft).where(Draft.user_id == user_id, Draft.flow == flow).execution_options(**{Kept.OWN: True})
     )
-    memory = kept(session)
     if memory is not None:
         memory.forget_with(session, {(user_id, flow)})
         session.info.setdefault(_CLEARED, set()).add((user_id, flow))  # known absent once committed

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.services import drafts
+from bot.services.areas import Atlas
 from bot.services.household import HouseholdViews
 from bot.services.identities import Identities
 from bot.services.tip_views import TipViews
@@ -36,11 +37,14 @@ class Runtime:
     drafts: drafts.Kept = field(init=False)
     # Households as shown (bot/services/household.py); services reach it through their session.
     household_views: HouseholdViews = field(init=False)
+    # Areas by id (bot/services/areas.py): every report and escalation names its places.
+    atlas: Atlas = field(init=False)
 
     def __post_init__(self) -> None:
         self.identities = Identities(self.db)
         self.tip_views = TipViews(self.db)
         self.drafts = drafts.Kept(self.db)
         self.household_views = HouseholdViews(self.db)
+        self.atlas = Atlas(self.db)
 
     KEY = "runtime"

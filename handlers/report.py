@@ -387,10 +387,35 @@ async def on_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int 
         shares_contact=bool(draft.get("share")),
         danger_unsure=bool(draft.get("danger_unsure")),
     )
-    async with c.rt.db.transaction() as session:
-        duplicate = await concerns.recent_duplicate(session, new=new, now=c.rt.clock())
-    if duplicate is not None and answer == "send":
+    filed: concerns.Filed | None = None
+    added: list[int] | None = None
+    try:
+        # Saved first: the reporter is told nothing until the concern is in the database. The look for the
+        # same worry a few minutes ago is in the same transaction.
+        async with c.rt.db.transaction() as session:
+            duplicate = await concerns.recent_duplicate(session, new=new, now=c.rt.clock())
+            if duplicate is None or answer == "new":
+                filed = await concerns.file_concern(
+                    session, new, admin_ids=c.rt.settings.admin_telegram_ids, now=c.rt.clock()
+                )
+                await drafts.clear(session, c.person.id, FLOW)
+            elif answer == "add":
+                added = await concerns.add_to(session, concern_id=duplicate.id, new=new, now=c.rt.clock())
+                await drafts.clear(session, c.person.id, FLOW)
+    except NotAllowed:
+        await expired(c)
+        return END
+    if added is not None and duplicate is not None:
+        await c.rt.dispatcher.deliver(added)
+        await show(
+            c,
+            c._("✅ Added to your report {ref}. The people looking at it have been told.").format(ref=duplicate.ref),
+            menu=True,
+        )
+        return END
+    if filed is None:
         # The same worry a few minutes ago: offer to add to it, so caseworkers see one concern, not two.
+        assert duplicate is not None
         _ = c._
         await show(
             c,
@@ -400,27 +425,6 @@ async def on_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int 
             [[(_("➕ Add to that report"), "rf:add")], [(_("📨 Send as a new report"), "rf:new")]],
         )
         return CONFIRM
-    if duplicate is not None and answer == "add":
-        async with c.rt.db.transaction() as session:
-            ids = await concerns.add_to(session, concern_id=duplicate.id, new=new, now=c.rt.clock())
-            await drafts.clear(session, c.person.id, FLOW)
-        await c.rt.dispatcher.deliver(ids)
-        await show(
-            c,
-            c._("✅ Added to your report {ref}. The people looking at it have been told.").format(ref=duplicate.ref),
-            menu=True,
-        )
-        return END
-    try:
-        # Saved first: the reporter is told nothing until the concern is in the database.
-        async with c.rt.db.transaction() as session:
-            filed = await concerns.file_concern(
-                session, new, admin_ids=c.rt.settings.admin_telegram_ids, now=c.rt.clock()
-            )
-            await drafts.clear(session, c.person.id, FLOW)
-    except NotAllowed:
-        await expired(c)
-        return END
     await c.rt.dispatcher.deliver(list(filed.outbox_ids))
     await show(c, filed_text(c, filed), menu=True)
     return END

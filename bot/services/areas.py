@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.paths import CONTENT_DIR
+from bot.services.memory import Forgetful, Shelf
 from db.models import Area
 from db.session import Database
 
@@ -94,6 +95,47 @@ class AreaView:
     @classmethod
     def of(cls, area: Area) -> AreaView:
         return cls(area.id, area.code, area.level, area.name_zh, area.name_en, area.is_sample, area.parent_id)
+
+
+class Atlas(Forgetful):
+    """Areas kept in memory by id: every report and every escalation names its village, township and county,
+    and the map changes only when an operator imports one. Forgotten when an area row changes."""
+
+    KEY = "areas"
+    WATCHED = frozenset({Area.__tablename__})
+
+    def __init__(self, db: Database, *, ttl: float = 300.0, size: int = 20_000) -> None:
+        super().__init__(db, ttl=ttl)
+        self._areas: Shelf[int, AreaView] = self.shelf(size)
+        db.memory[self.KEY] = self
+
+    def keys_of(self, obj: object) -> set[Hashable] | object:
+        return {obj.id} if isinstance(obj, Area) else set()
+
+    def forget(self, keys: set[Hashable]) -> None:
+        for key in keys:
+            self._areas.pop(key)  # type: ignore[arg-type]
+
+    def forget_all(self) -> None:
+        self._areas.clear()
+
+
+async def area_view(session: AsyncSession, area_id: int) -> AreaView | None:
+    """One area by id, from memory when this process has read it lately (Atlas)."""
+    atlas: Atlas | None = session.info.get(Atlas.KEY)
+    found = atlas._areas.get(area_id) if atlas is not None else None
+    if found is not None:
+        return found
+    generation = atlas.generation if atlas is not None else 0
+    area = await session.get(Area, area_id)
+    if area is None:
+        return None
+    view = AreaView.of(area)
+    # Not what a transaction that changed areas sees: it may yet roll back.
+    if atlas is not None and generation == atlas.generation and atlas._mark not in session.info:
+        if not any(isinstance(obj, Area) for obj in (*session.new, *session.dirty)):
+            atlas._areas.put(area_id, view)
+    return view
 
 
 # --- parsing ---------------------------------------------------------------------------------------
@@ -331,10 +373,10 @@ async def area_path(session: AsyncSession, area_id: int) -> list[AreaView]:
     path: list[AreaView] = []
     next_id: int | None = area_id
     while next_id is not None and len(path) <= len(LEVELS):  # bound guards against a corrupt cycle
-        area = await session.get(Area, next_id)
+        area = await area_view(session, next_id)
         if area is None:
             break
-        path.append(AreaView.of(area))
+        path.append(area)
         next_id = area.parent_id
     return path[::-1]
 

@@ -7,9 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
-from bot.services import codes, validate
+from bot.services import areas, codes, validate
 from bot.services.errors import Invalid
 from db.models import Area, AuditEvent, CaseworkerPost, InviteCode, User
 from db.types import utcnow
@@ -41,10 +40,13 @@ class IssuedInvite:
     area_code: str
 
 
-async def _area_names(session: AsyncSession, area: Area) -> tuple[str, str]:
+async def _area_names(session: AsyncSession, area_id: int) -> tuple[str, str]:
+    """A post's place: a village is named with its township ("…镇…村" / "… Village, … Town")."""
+    area = await areas.area_view(session, area_id)
+    assert area is not None
     chain = [area]
     while chain[-1].parent_id is not None and chain[-1].level == "village":
-        parent = await session.get(Area, chain[-1].parent_id)
+        parent = await areas.area_view(session, chain[-1].parent_id)
         if parent is None:
             break
         chain.append(parent)
@@ -124,11 +126,9 @@ async def redeem(session: AsyncSession, *, user_id: int, invite_id: int, now: da
 
 
 async def post_view(session: AsyncSession, post_id: int) -> PostView:
-    post = await session.scalar(
-        select(CaseworkerPost).where(CaseworkerPost.id == post_id).options(selectinload(CaseworkerPost.area))
-    )
+    post = await session.get(CaseworkerPost, post_id)
     assert post is not None
-    zh, en = await _area_names(session, post.area)
+    zh, en = await _area_names(session, post.area_id)
     return PostView(post.id, post.level, zh, en, post.area_id, post.phone)
 
 

@@ -116,7 +116,7 @@ async def file_concern(
     policy = triage.policy()
     if new.category not in triage.CATEGORIES:
         raise NotAllowed
-    village = await session.get(Area, new.village_id)
+    village = await areas.area_view(session, new.village_id)
     if village is None or village.level != "village":
         raise NotAllowed
     household_id = None

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, Table, event, text
+from sqlalchemy import Select, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -63,7 +63,10 @@ class Database:
                 if self.dialect == "sqlite":
                     await session.connection(execution_options={RELAXED: True})  # seen by _sqlite_begin
                 elif self.dialect == "postgresql":
-                    await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                    # On the connection, not session.execute: raw SQL through the session makes every cache
+                    # in memory forget everything (bot/services/memory.py).
+                    connection = await session.connection()
+                    await connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             yield session
 
     @asynccontextmanager

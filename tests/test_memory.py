@@ -337,3 +337,9 @@ async def test_only_a_transaction_that_says_so_commits_without_waiting_for_the_d
     assert seen == [waits, relaxed, relaxed, waits, relaxed, waits]
     async with db.transaction() as s:
         assert await drafts.get(s, someone.id, "report") == {"durable": True}
+    # Asking for it is not a change: what is kept in memory stays kept.
+    kept = drafts.Kept(db)
+    kept.keep(someone.id, "report", {"durable": True}, NOW, kept.generation)
+    async with db.transaction(durable=False):
+        pass
+    assert kept.get(someone.id, "report") == ({"durable": True}, NOW)

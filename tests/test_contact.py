@@ -86,6 +86,10 @@ async def test_a_confirmed_call_resets_the_ladder_and_the_weekly_summary_counts_
     # Sent once, not at every tick.
     await tick(bot, datetime(2026, 12, 6, 11, 5, tzinfo=UTC))
     assert len([t for t in texts_since(bot, dad, before) if t.startswith("📊")]) == 1
+    # The ladder counts from the call now: a week after the booking (when a father without calls is nudged,
+    # above) there is no nudge.
+    await tick(bot, T0 + timedelta(days=7, hours=1))
+    assert [t for t in texts_since(bot, dad, before) if t.startswith("💛")] == []
 
 
 @pytest.mark.parametrize("locale", ["zh_Hans", "en"])

@@ -28,7 +28,16 @@ from bot.i18n import Tr
 from bot.services import call_policy, contact, outbox, prompts, quiet, recurrence
 from bot.services import household as households
 from bot.services.errors import Invalid, NotAllowed
-from db.models import CallOccurrence, CallProposal, CallSchedule, Child, HomeVisit, Membership, User
+from db.models import (
+    CallOccurrence,
+    CallProposal,
+    CallSchedule,
+    Child,
+    ContactWatch,
+    HomeVisit,
+    Membership,
+    User,
+)
 from db.session import skip_locked
 from db.types import utcnow
 
@@ -419,8 +428,9 @@ class Confirmed:
 
 
 @cache
-def _answer_query() -> Select[tuple[int, str | None, int | None, int, int | None]]:
-    # The occurrence, whose call it is and whether the caller belongs to its household: one query.
+def _answer_query() -> Select[Any]:
+    # The occurrence, whose call it is, whether the caller belongs to its household and the parent's contact
+    # watch: one query.
     return (
         select(
             CallOccurrence.household_id,
@@ -428,11 +438,21 @@ def _answer_query() -> Select[tuple[int, str | None, int | None, int, int | None
             CallOccurrence.confirmed_by_user_id,
             CallSchedule.parent_user_id,
             Membership.id,
+            ContactWatch.id,
+            ContactWatch.last_contact_at,
+            ContactWatch.summary_due_at,
         )
         .join(CallSchedule, CallSchedule.id == CallOccurrence.schedule_id)
         .outerjoin(
             Membership,
             and_(Membership.household_id == CallOccurrence.household_id, Membership.user_id == bindparam("user_id")),
+        )
+        .outerjoin(
+            ContactWatch,
+            and_(
+                ContactWatch.household_id == CallOccurrence.household_id,
+                ContactWatch.parent_user_id == CallSchedule.parent_user_id,
+            ),
         )
         .where(CallOccurrence.id == bindparam("occurrence_id"))
     )
@@ -457,18 +477,21 @@ async def confirm(session: AsyncSession, *, user_id: int, occurrence_id: int, ou
     found = (await session.execute(_answer_query(), keys)).first()
     if found is None or found[4] is None:
         raise NotAllowed  # no such call, or not the caller's household
-    household_id, answered, by, parent_user_id, _member = found
+    household_id, answered, by, parent_user_id, _member, watch_id, last_contact_at, summary_due_at = found
     if answered is None:
         written = await session.execute(
             _first_answer(), {"occurrence_id": occurrence_id, "answer": outcome, "by": user_id, "at": now}
         )
         if written.rowcount == 1:  # type: ignore[attr-defined]
             if outcome == "done":
-                await contact.contact_made(session, household_id=household_id, parent_user_id=parent_user_id, now=now)
+                watched = None if watch_id is None else contact.Watched(watch_id, last_contact_at, summary_due_at)
+                await contact.contact_made(
+                    session, household_id=household_id, parent_user_id=parent_user_id, now=now, watched=watched
+                )
             return Confirmed(True, outcome, None)
         found = (await session.execute(_answer_query(), keys)).first()  # answered a moment ago
         assert found is not None
-        _household, answered, by, _parent, _member = found
+        answered, by = found[1], found[2]
     relation = None
     if by and by != user_id:
         relation = await session.scalar(

@@ -11,10 +11,11 @@ import html
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
@@ -67,18 +68,50 @@ async def set_tell_guardian(session: AsyncSession, *, household_id: int, parent_
         row.tell_guardian = allowed
 
 
-async def contact_made(session: AsyncSession, *, household_id: int, parent_user_id: int, now: datetime) -> None:
-    row = await watch(session, household_id=household_id, parent_user_id=parent_user_id, now=now)
-    row.last_contact_at = max(row.last_contact_at or now, now)
-    row.level = 0
-    row.next_check_at = _next_check(row, call_policy.policy())
+@dataclass(frozen=True)
+class Watched:
+    """The parts of a parent's watch row a confirmed call changes, when the caller has read them already."""
+
+    id: int
+    last_contact_at: datetime | None
+    summary_due_at: datetime | None
+
+
+async def contact_made(
+    session: AsyncSession, *, household_id: int, parent_user_id: int, now: datetime, watched: Watched | None = None
+) -> None:
+    if watched is None:
+        row = await watch(session, household_id=household_id, parent_user_id=parent_user_id, now=now)
+        row.last_contact_at = max(row.last_contact_at or now, now)
+        row.level = 0
+        row.next_check_at = _next_check(row, call_policy.policy())
+        return
+    # Read with the call (bot/services/calls.confirm): one UPDATE, no read of its own.
+    last = max(watched.last_contact_at or now, now)
+    nxt = _next_check_from(last, 0, watched.summary_due_at, call_policy.policy())
+    await session.execute(_contact_update(), {"watch_id": watched.id, "last": last, "next": nxt})
+
+
+@cache
+def _contact_update() -> Update:
+    table = ContactWatch.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("watch_id"))
+        .values(last_contact_at=bindparam("last"), level=0, next_check_at=bindparam("next"))
+    )
 
 
 def _next_check(row: ContactWatch, policy: call_policy.CallPolicy) -> datetime:
+    return _next_check_from(row.last_contact_at or row.since, row.level, row.summary_due_at, policy)
+
+
+def _next_check_from(
+    base: datetime, level: int, summary_due_at: datetime | None, policy: call_policy.CallPolicy
+) -> datetime:
     """The summary, or the next step of the ladder, whichever comes first."""
-    base = row.last_contact_at or row.since
-    steps = [base + timedelta(days=d) for d in policy.nudge_days if d > row.level]
-    return min([t for t in [row.summary_due_at, *steps[:1]] if t is not None])
+    steps = [base + timedelta(days=d) for d in policy.nudge_days if d > level]
+    return min([t for t in [summary_due_at, *steps[:1]] if t is not None])
 
 
 async def tick(session: AsyncSession, *, now: datetime, limit: int = 200) -> list[int]:

@@ -186,9 +186,12 @@ BACK_TO = {
 async def on_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
     c = await load(update, context)
     async with c.rt.db.transaction(durable=False) as session:  # drafts only, like a step
+        await drafts.recall(session, c.person.id, (FLOW, "case", "family"))  # one read for the three below
         await drafts.clear(session, c.person.id, FLOW)
         await drafts.clear(session, c.person.id, "case")  # a half-typed case note is not kept waiting
         await _suspend_family(session, c.person.id)
+        if c.person.has_household:  # read now, for the next screen (kept in memory: no transaction of its own)
+            await households.view(session, user_id=c.person.id, household_id=c.person.household_ids[0])
     preset = (
         c.query.data.rsplit(":", 1)[-1] if c.query and c.query.data and c.query.data.startswith("report:") else None
     )

@@ -131,6 +131,8 @@ async def file_concern(
         if household.village_id != new.village_id:
             raise NotAllowed
     urgency = _urgency(policy, new.category, new.in_danger, new.description)
+    the_ladder = await load_ladder(session, new.village_id)
+    decision = ladder.start(the_ladder, urgency)
     concern = Concern(
         village_id=new.village_id,
         household_id=household_id,
@@ -146,16 +148,24 @@ async def file_concern(
         reporter_user_id=new.reporter_user_id,
         reporter_relation=new.reporter_relation,
         reporter_shares_contact=new.shares_contact,
+        # Where the ladder puts it, in the INSERT (what _apply sets again, unchanged: no UPDATE).
+        rung=decision.state.rung,
+        at_admins=decision.state.at_admins,
+        admin_reminders=decision.state.admin_reminders,
+        ack_due_at=now + triage.ack_deadline(policy, urgency),
     )
     session.add(concern)
     await session.flush()
     concern.ref = reference(concern.id, now)
-    for kind, file_id in new.attachments:
-        session.add(ConcernAttachment(concern_id=concern.id, kind=kind, file_id=file_id, created_at=now))
+    attached = [
+        ConcernAttachment(concern_id=concern.id, kind=kind, file_id=file_id, created_at=now)
+        for kind, file_id in new.attachments
+    ]
+    session.add_all(attached)
     session.add(CaseEvent(concern_id=concern.id, at=now, kind="created", actor_user_id=new.reporter_user_id))
-    the_ladder = await load_ladder(session, new.village_id)
-    decision = ladder.start(the_ladder, urgency)
-    ids = await _apply(session, concern, decision, policy, now, reason="new", admin_ids=admin_ids)
+    if attached:
+        await session.flush()  # their ids name the forwarded media
+    ids = await _apply(session, concern, decision, policy, now, reason="new", admin_ids=admin_ids, fresh=attached)
     first = tuple([await caseworker.post_view(session, p.post_id) for p in decision.notify])
     await session.flush()
     return Filed(
@@ -243,10 +253,12 @@ async def _apply(
     reason: str,
     admin_ids: frozenset[int],
     key: str = "",
+    fresh: list[ConcernAttachment] | None = None,
 ) -> list[int]:
     """Record a ladder decision and write its messages to the outbox.
 
     `key` tells apart repeated decisions of the same kind (a second reopening) for the outbox dedupe keys.
+    `fresh`: the concern was filed in this transaction, with these attachments and nothing added since.
     """
     state = decision.state
     climbed = reason != ladder.NEW and state.rung != concern.rung
@@ -259,7 +271,7 @@ async def _apply(
         session.add(
             CaseEvent(concern_id=concern.id, at=now, kind="notified", post_id=person.post_id, detail={"why": reason})
         )
-        ids += await _notify_caseworker(session, concern, person, decision.notify_reason, now, key)
+        ids += await _notify_caseworker(session, concern, person, decision.notify_reason, now, key, fresh)
     for person in decision.moved_up_tell:
         ids += await _tell_moved_up(session, concern, person, now)
     if decision.notify and climbed:
@@ -272,11 +284,17 @@ async def _apply(
 
 
 async def _notify_caseworker(
-    session: AsyncSession, concern: Concern, person: ladder.Person, why: str, now: datetime, key: str = ""
+    session: AsyncSession,
+    concern: Concern,
+    person: ladder.Person,
+    why: str,
+    now: datetime,
+    key: str = "",
+    fresh: list[ConcernAttachment] | None = None,
 ) -> list[int]:
     user = await session.get_one(User, person.user_id)
     tr = Tr(user.locale, user.timezone)
-    text = await render_for_caseworker(session, concern, tr, why)
+    text = await render_for_caseworker(session, concern, tr, why, fresh=fresh)
     new_id = await outbox.enqueue(
         session,
         user_id=user.id,
@@ -289,10 +307,16 @@ async def _notify_caseworker(
     )
     ids = [new_id] if new_id is not None else []
     attachments = (
-        await session.scalars(
-            select(ConcernAttachment).where(ConcernAttachment.concern_id == concern.id).order_by(ConcernAttachment.id)
-        )
-    ).all()
+        fresh
+        if fresh is not None
+        else (
+            await session.scalars(
+                select(ConcernAttachment)
+                .where(ConcernAttachment.concern_id == concern.id)
+                .order_by(ConcernAttachment.id)
+            )
+        ).all()
+    )
     return ids + await _forward_media(session, concern, user, tr, list(attachments), person.post_id)
 
 
@@ -357,7 +381,11 @@ async def _tell_admins(session: AsyncSession, concern: Concern, now: datetime, a
     return ids
 
 
-async def render_for_caseworker(session: AsyncSession, concern: Concern, tr: Tr, why: str) -> str:
+async def render_for_caseworker(
+    session: AsyncSession, concern: Concern, tr: Tr, why: str, *, fresh: list[ConcernAttachment] | None = None
+) -> str:
+    """The concern as its caseworker reads it. `fresh`: filed in this transaction with these attachments (no
+    later information yet, nothing to read)."""
     _ = tr.gettext
     village_path = await areas.area_path(session, concern.village_id)
     place = (
@@ -393,20 +421,28 @@ async def render_for_caseworker(session: AsyncSession, concern: Concern, tr: Tr,
     if concern.description:
         lines.append(_("Description: {text}").format(text=html.escape(concern.description, quote=False)))
     more = (
-        await session.scalars(
-            select(CaseEvent.detail)
-            .where(CaseEvent.concern_id == concern.id, CaseEvent.kind == "more_info")
-            .order_by(CaseEvent.id)
-        )
-    ).all()
+        []
+        if fresh is not None
+        else (
+            await session.scalars(
+                select(CaseEvent.detail)
+                .where(CaseEvent.concern_id == concern.id, CaseEvent.kind == "more_info")
+                .order_by(CaseEvent.id)
+            )
+        ).all()
+    )
     for detail in more:
         if detail.get("text"):
             lines.append(
                 _("Later from the reporter: {text}").format(text=html.escape(str(detail["text"]), quote=False))
             )
     attachments = (
-        await session.scalars(select(ConcernAttachment.kind).where(ConcernAttachment.concern_id == concern.id))
-    ).all()
+        [a.kind for a in fresh]
+        if fresh is not None
+        else (
+            await session.scalars(select(ConcernAttachment.kind).where(ConcernAttachment.concern_id == concern.id))
+        ).all()
+    )
     if attachments:
         lines.append(_("Attached: {n} voice note(s) or photo(s)").format(n=len(attachments)))
     if concern.ack_due_at is not None:

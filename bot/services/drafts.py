@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -114,6 +114,27 @@ async def read(session: AsyncSession, user_id: int, flow: str) -> tuple[dict[str
         await session.execute(select(Draft.data, Draft.updated_at).where(Draft.user_id == user_id, Draft.flow == flow))
     ).first()
     return None if row is None else (dict(row[0]), row[1])
+
+
+async def recall(session: AsyncSession, user_id: int, flows: Collection[str]) -> None:
+    """Learn in one query which of these flows the person has a draft of, and keep the answer in memory (a
+    flow that starts by clearing or looking at several drafts then needs no statement for each)."""
+    memory = kept(session)
+    if memory is None:
+        return
+    unknown = [f for f in flows if memory.get(user_id, f) is None and not memory.is_absent(user_id, f)]
+    if not unknown:
+        return
+    generation = memory.generation
+    rows = await session.execute(
+        select(Draft.flow, Draft.data, Draft.updated_at).where(Draft.user_id == user_id, Draft.flow.in_(unknown))
+    )
+    found = {flow: (dict(data), updated_at) for flow, data, updated_at in rows.all()}
+    for flow in unknown:
+        if flow in found:
+            memory.keep(user_id, flow, found[flow][0], found[flow][1], generation)
+        else:
+            memory.absent(user_id, flow, generation)
 
 
 async def put(

@@ -14,7 +14,7 @@ from sqlalchemy import delete, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot.services import codes
+from bot.services import areas, codes
 from bot.services.errors import Invalid, NotAllowed
 from bot.services.memory import ALL, Forgetful, Shelf
 from db.models import (
@@ -257,7 +257,6 @@ async def view(session: AsyncSession, *, user_id: int, household_id: int, now: d
     if cached is not None and cached.member(user_id) is not None:
         return cached
     generation = views.generation if views is not None else 0
-    await membership(session, user_id, household_id)
     household = await session.scalar(
         select(Household)
         .where(Household.id == household_id)
@@ -265,12 +264,14 @@ async def view(session: AsyncSession, *, user_id: int, household_id: int, now: d
             selectinload(Household.children).selectinload(Child.consents),
             selectinload(Household.members),
             selectinload(Household.backup_adults),
-            selectinload(Household.village).selectinload(Area.parent),
         )
     )
-    assert household is not None
-    village = household.village
-    township = village.parent
+    # Only a member sees it (checked on the members just read, not with a query of its own).
+    if household is None or not any(m.user_id == user_id for m in household.members):
+        raise NotAllowed
+    village = await areas.area_view(session, household.village_id)  # places from memory (areas.Atlas)
+    assert village is not None
+    township = await areas.area_view(session, village.parent_id) if village.parent_id is not None else None
     parent_ids = {m.user_id for m in household.members if m.kind == "parent"}
     children = tuple(
         ChildView(

@@ -16,9 +16,10 @@ import base64
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Outbox, User
@@ -199,6 +200,50 @@ async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]]) ->
     return out
 
 
+@cache
+def _claim_statement(
+    dialect: str, by_ids: bool, urgent_first: bool, by_chat: bool, by_kinds: bool, but_kinds: bool
+) -> Any:
+    """The claiming UPDATE for one shape of `claim`, built once: it runs for every delivery and every tick, and
+    putting it together costs more than running it. Values come as bound parameters."""
+    table = Outbox.__table__
+    c = table.c
+    now = bindparam("now", type_=c.due_at.type)
+    due = or_(and_(c.status == "pending", c.due_at <= now), and_(c.status == "sending", c.claimed_until < now))
+    order: list[Any] = [c.due_at, c.id]
+    if urgent_first:
+        order.insert(0, case((c.kind.in_(bindparam("first_kinds", expanding=True)), 0), else_=1))
+    candidates = select(c.id).where(due).order_by(*order).limit(bindparam("limit"))
+    if by_ids:
+        candidates = candidates.where(c.id.in_(bindparam("of_ids", expanding=True)))
+    if by_chat:
+        candidates = candidates.where(c.chat_id == bindparam("for_chat"))
+    if by_kinds:
+        candidates = candidates.where(c.kind.in_(bindparam("of_kinds", expanding=True)))
+    if but_kinds:
+        candidates = candidates.where(c.kind.not_in(bindparam("except_kinds", expanding=True)))
+    if dialect == "postgresql":
+        # Concurrent dispatchers skip each other's rows instead of waiting or double-claiming. It is a
+        # MATERIALIZED CTE so the locking SELECT runs exactly once: as a plain `IN (subquery)` PostgreSQL
+        # may re-run it per outer row (nested-loop semi join), each re-run skipping the rows this
+        # statement already updated and returning new ones, so LIMIT stops limiting.
+        locked = candidates.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+        picked: Any = select(locked.c.id)
+    else:
+        # SQLite: no FOR UPDATE; the writer lock makes the UPDATE atomic and an uncorrelated IN runs
+        # once. Not a CTE: Python's sqlite3 opens the transaction only for statements that start with
+        # INSERT/UPDATE/DELETE, so `WITH ... UPDATE` would autocommit outside the caller's transaction.
+        picked = candidates.scalar_subquery()
+    return (
+        update(table)
+        # `due` again: PostgreSQL re-checks the outer WHERE against a row's newest version, so a row
+        # claimed and committed by someone else in between is never claimed twice.
+        .where(c.id.in_(picked), due)
+        .values(status="sending", claimed_until=bindparam("until", type_=c.claimed_until.type), attempts=c.attempts + 1)
+        .returning(c.id, c.user_id, c.chat_id, c.kind, c.payload, c.attempts)
+    )
+
+
 async def claim(
     session: AsyncSession,
     *,
@@ -218,48 +263,26 @@ async def claim(
     """
     if limit <= 0 or ids == []:
         return []
-    due = or_(
-        and_(Outbox.status == "pending", Outbox.due_at <= now),
-        and_(Outbox.status == "sending", Outbox.claimed_until < now),
+    stmt = _claim_statement(
+        _dialect(session),
+        ids is not None,
+        bool(first_kinds),
+        chat_id is not None,
+        kinds is not None,
+        bool(except_kinds),
     )
-    order: list[Any] = [Outbox.due_at, Outbox.id]
-    if first_kinds:
-        order.insert(0, case((Outbox.kind.in_(list(first_kinds)), 0), else_=1))
-    candidates = select(Outbox.id).where(due).order_by(*order).limit(limit)
+    params: dict[str, Any] = {"now": now, "until": now + timedelta(seconds=lease_seconds), "limit": limit}
     if ids is not None:
-        candidates = candidates.where(Outbox.id.in_(ids))
+        params["of_ids"] = ids
     if chat_id is not None:
-        candidates = candidates.where(Outbox.chat_id == chat_id)
+        params["for_chat"] = chat_id
     if kinds is not None:
-        candidates = candidates.where(Outbox.kind.in_(list(kinds)))
+        params["of_kinds"] = list(kinds)  # empty: nothing is taken
+    if first_kinds:
+        params["first_kinds"] = list(first_kinds)
     if except_kinds:
-        candidates = candidates.where(Outbox.kind.not_in(list(except_kinds)))
-    if _dialect(session) == "postgresql":
-        # Concurrent dispatchers skip each other's rows instead of waiting or double-claiming. It is a
-        # MATERIALIZED CTE so the locking SELECT runs exactly once: as a plain `IN (subquery)` PostgreSQL
-        # may re-run it per outer row (nested-loop semi join), each re-run skipping the rows this
-        # statement already updated and returning new ones, so LIMIT stops limiting.
-        locked = candidates.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
-        picked: Any = select(locked.c.id)
-    else:
-        # SQLite: no FOR UPDATE; the writer lock makes the UPDATE atomic and an uncorrelated IN runs
-        # once. Not a CTE: Python's sqlite3 opens the transaction only for statements that start with
-        # INSERT/UPDATE/DELETE, so `WITH ... UPDATE` would autocommit outside the caller's transaction.
-        picked = candidates.scalar_subquery()
-    stmt = (
-        update(Outbox)
-        # `due` again: PostgreSQL re-checks the outer WHERE against a row's newest version, so a row
-        # claimed and committed by someone else in between is never claimed twice.
-        .where(Outbox.id.in_(picked), due)
-        .values(
-            status="sending",
-            claimed_until=now + timedelta(seconds=lease_seconds),
-            attempts=Outbox.attempts + 1,
-        )
-        .returning(Outbox.id, Outbox.user_id, Outbox.chat_id, Outbox.kind, Outbox.payload, Outbox.attempts)
-        .execution_options(synchronize_session=False)
-    )
-    rows = (await session.execute(stmt)).all()
+        params["except_kinds"] = list(except_kinds)
+    rows = (await session.execute(stmt, params)).all()
     # RETURNING order is unspecified; send oldest first so one chat's messages keep their order.
     return sorted(
         (OutboxItem(r.id, r.user_id, r.chat_id, r.kind, dict(r.payload), r.attempts) for r in rows),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from time import monotonic
 from typing import Any
@@ -67,6 +68,12 @@ class Dispatcher:
         self.interval: float | None = None  # the tick's period, once scheduled
         self.turns = Turns()  # per chat: one burst of concern notices at a time
 
+    def _bookkeeping(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A transaction for claims, "sent" marks and releases: it does not wait for the disk (durable=False).
+        A kill or crash keeps it; a power cut may lose the last ones, and then a row goes out again (at least
+        once, never lost)."""
+        return self.db.transaction(durable=False)
+
     async def deliver(self, ids: list[int]) -> None:
         """Send rows a handler just committed (those already due). Never raises: the tick retries."""
         try:
@@ -74,7 +81,7 @@ class Dispatcher:
             for start in range(0, len(ids), self.batch_size):
                 chunk = ids[start : start + self.batch_size]
                 now, leased_at = utcnow(), monotonic()
-                async with self.db.transaction() as session:
+                async with self._bookkeeping() as session:
                     items = await outbox.claim(
                         session,
                         now=now,
@@ -97,7 +104,7 @@ class Dispatcher:
         came in meanwhile (other handlers' rows among them) go out with this one, as one message."""
         async with self.turns.turn(chat_id):
             now = utcnow()
-            async with self.db.transaction() as session:
+            async with self._bookkeeping() as session:
                 items = await outbox.claim(
                     session,
                     now=now,
@@ -111,7 +118,7 @@ class Dispatcher:
     async def run_due(self, now: datetime | None = None) -> int:
         """Claim one batch of due rows and deliver it; returns how many rows were claimed."""
         now = now or utcnow()
-        async with self.db.transaction() as session:
+        async with self._bookkeeping() as session:
             items = await outbox.claim(
                 session, now=now, limit=self.batch_size, lease_seconds=self.lease_seconds, first_kinds=URGENT_KINDS
             )
@@ -164,14 +171,14 @@ class Dispatcher:
             chat_id = rows[0].chat_id
             if monotonic() > deadline:
                 rest = [row for later in messages[index:] for row in later]
-                async with self.db.transaction() as session:
+                async with self._bookkeeping() as session:
                     for row in rest:
                         await outbox.release(session, row.id, attempt=row.attempts)
                 log.warning("outbox lease running out; released %d rows", len(rest))
                 return
             if chat_id in waiting:
                 # Telegram just told this chat to wait: its next message would only draw another 429.
-                async with self.db.transaction() as session:
+                async with self._bookkeeping() as session:
                     for row in rows:
                         await outbox.release(session, row.id, attempt=row.attempts, due_at=waiting[chat_id])
                 continue
@@ -266,7 +273,7 @@ class Dispatcher:
             error = type(exc).__name__
             await self._record(rows, exc, lambda s, row: outbox.mark_failed(s, row.id, error, attempt=row.attempts))
         else:
-            async with self.db.transaction() as session:
+            async with self._bookkeeping() as session:
                 for row in rows:
                     await outbox.mark_sent(session, row.id, message.message_id, attempt=row.attempts, now=now)
             log.debug("outbox %d (%s) sent, with %d more", item.id, item.kind, len(rows) - 1)
@@ -278,7 +285,7 @@ class Dispatcher:
         exc: BaseException,
         apply: Callable[[AsyncSession, OutboxItem], Awaitable[object]],
     ) -> None:
-        async with self.db.transaction() as session:
+        async with self._bookkeeping() as session:
             for row in rows:
                 log.warning("outbox %d (%s) attempt %d: %s", row.id, row.kind, row.attempts, type(exc).__name__)
                 await apply(session, row)

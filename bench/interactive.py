@@ -53,8 +53,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func, select, text
-from telegram import Update
-from telegram.ext import Application, ContextTypes, MessageHandler, filters
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 from telegram.warnings import PTBUserWarning
 
 from bot.app import build_application
@@ -167,6 +167,41 @@ def _collector(harness: Harness) -> Callable[[object, ContextTypes.DEFAULT_TYPE]
 async def start_bot(settings: Settings, db: Database, api: IndexedTelegram) -> TimedHarness:
     """The bot exactly as tests.harness.start_harness builds it (bot/app.py build_application)."""
     app = build_application(settings, db, token=BOT_TOKEN, request=FakeRequest(api), max_retries=0)
+    harness = TimedHarness(app, api)
+    app.add_error_handler(_collector(harness))
+    await app.initialize()
+    return harness
+
+
+# The tip screen's keyboard, as the bare press reference edits it in (the same shape: 2 + 2 + 1 buttons).
+PRESS_KEYBOARD = (
+    (("👍", "p:up"), ("👎", "p:down")),
+    (("🔁 Another", "p:again"), ("⬅️ Topics", "p:topics")),
+    (("🏠 Menu", "p:menu"),),
+)
+
+
+def _press_markup() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t, callback_data=d) for t, d in row] for row in PRESS_KEYBOARD])
+
+
+async def start_bare_press(api: IndexedTelegram) -> TimedHarness:
+    """A second reference: a plain Application whose one CallbackQueryHandler does what any button press of the
+    bot must do at least, answer the press and edit the message, with the tip screen's keyboard. Nothing else
+    (no database, no handlers to pass, no persistence): python-telegram-bot's own cost of a press."""
+    request = FakeRequest(api)
+    app = Application.builder().token(BOT_TOKEN).request(request).get_updates_request(request).build()
+    markup = InlineKeyboardMarkup(
+        [[InlineKeyboardButton(t, callback_data=d) for t, d in row] for row in PRESS_KEYBOARD]
+    )
+
+    async def press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        assert query is not None
+        await query.answer()
+        await query.edit_message_text(f"tip {update.update_id}", reply_markup=markup)
+
+    app.add_handler(CallbackQueryHandler(press))
     harness = TimedHarness(app, api)
     app.add_error_handler(_collector(harness))
     await app.initialize()
@@ -361,6 +396,19 @@ async def bare_journey(h: TimedHarness, people_: list[Person]) -> None:
         await h.send(who, f"hello {i}")
 
 
+async def bare_press_journey(h: TimedHarness, people_: list[Person], presses: int) -> None:
+    """Each person is shown a message with the keyboard (not timed), then presses "🔁 Another" `presses` times."""
+    markup = InlineKeyboardMarkup(
+        [[InlineKeyboardButton(t, callback_data=d) for t, d in row] for row in PRESS_KEYBOARD]
+    )
+    for who in people_:
+        samples, h.samples = h.samples, None
+        await h.app.bot.send_message(who.id, "tip", reply_markup=markup)
+        h.samples = samples
+        for _ in range(presses):
+            await h.press(who, "🔁 Another")
+
+
 async def tips_journey(h: TimedHarness, families: list[Family], another: int) -> None:
     topics = library.TOPICS
     for i, f in enumerate(families):
@@ -492,6 +540,18 @@ async def _run(db: Database, size: Size, *, validate: bool, profile: str | None)
     finally:
         await bare.app.shutdown()
 
+    # The second reference: the least a button press costs (answer it, edit the message).
+    pressing = await start_bare_press(IndexedTelegram(validate=validate))
+    try:
+        pressers = [Person(f"B{i}", BARE_IDS + 500_000 + i, "en") for i in range(size.bare // 10 + 10)]
+        await bare_press_journey(pressing, pressers[-10:], 10)  # warm-up
+        meter = Meter(pressing)
+        await meter.timed(bare_press_journey(pressing, pressers[:-10], 10))
+        check_clean(pressing, "bare press")
+        results["bare_press"] = meter.figures()
+    finally:
+        await pressing.app.shutdown()
+
     h = await start_bot(settings, db, IndexedTelegram(validate=validate))
     limiter = Limiter(h.app)
     counters = Counters()
@@ -556,6 +616,7 @@ async def _run(db: Database, size: Size, *, validate: bool, profile: str | None)
         await h.app.shutdown()
 
     bare_rate = results["bare"]["updates_per_s"]
+    results["bare_press"]["ratio_to_bare"] = round(results["bare_press"]["updates_per_s"] / bare_rate, 3)
     for name in JOURNEYS:
         fig = results[name]
         fig["ratio_to_bare"] = round(fig["updates_per_s"] / bare_rate, 3)
@@ -592,6 +653,8 @@ def print_table(backend: str, results: dict[str, Any], *, validate: bool, quick:
         )
 
     print(line("bare echo", results["bare"], 1.0))
+    press = results["bare_press"]
+    print(line("bare press", press, press["ratio_to_bare"]) + "  (reference: answer + edit, 5 buttons; not judged)")
     for name in JOURNEYS:
         f = results[name]
         verdict = "ok" if f["meets_target"] else "MISSED"
@@ -606,6 +669,8 @@ def print_table(backend: str, results: dict[str, Any], *, validate: bool, quick:
         steps = ", ".join(f"{k} {v:.1f}" for k, v in results[name]["p50_by_step_ms"].items())
         print(f"  {name} p50 by step (ms): {steps}")
     print(
+        "  bare press: what any button press costs in python-telegram-bot on this transport (answer it, edit\n"
+        "  the message with the tip screen's keyboard); a tip press can come near it, not below it.\n"
         "  req / sql / tx: Bot API requests, SQL statements and transactions per update. Judged: the bot as\n"
         "  built with its rate limiter's overall 30 requests/s cap lifted (the bare handler has no limiter);\n"
         "  '(30/s cap)': the limiter as built, which caps any journey at about 30 chat requests a second."

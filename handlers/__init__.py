@@ -17,6 +17,7 @@ from telegram.ext import (
 from bot.i18n import N_, translations
 from handlers import ask, calls, cases, family, menu, report, screen
 from handlers.common import expired, load, runtime
+from handlers.router import ButtonRouter
 
 COMMANDS = [
     ("start", N_("Start or set up again")),
@@ -100,11 +101,17 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(cases.build(menu.leaving_handlers()))
     app.add_handler(calls.build(menu.leaving_handlers()))
     app.add_handler(family.build())
+    # Buttons go through one router (handlers/router.py) instead of some fifty patterns tried in turn; commands
+    # and messages stay in their places (none of them takes a button press).
+    buttons: list[CallbackQueryHandler[ContextTypes.DEFAULT_TYPE, object]] = []
     for handler in menu.global_handlers():
-        app.add_handler(handler)
+        if isinstance(handler, CallbackQueryHandler):
+            buttons.append(handler)
+        else:
+            app.add_handler(handler)
+    app.add_handler(ButtonRouter([*buttons, CallbackQueryHandler(on_stale_button)]))
     app.add_handler(MessageHandler(only_private & filters.COMMAND, on_unknown_command))
     app.add_handler(MessageHandler(only_private & ~filters.COMMAND & ~filters.StatusUpdate.ALL, on_stray_message))
-    app.add_handler(CallbackQueryHandler(on_stale_button))
 
 
 async def set_commands(bot: Bot) -> None:

@@ -42,7 +42,7 @@ class SqlConversationPersistence(BasePersistence[dict[Any, Any], dict[Any, Any],
     async def update_conversation(self, name: str, key: tuple[int | str, ...], new_state: object | None) -> None:
         encoded = json.dumps(list(key))
         if self._written.get((name, encoded), _NOTHING) == new_state:
-            return  # already stored (unchanged, or written with the step's draft): no transaction
+            return  # already stored or deleted (unchanged, or written with the step's draft): no transaction
         async with self.db.transaction(durable=False) as session:  # a step's state, like its draft
             await self.write(session, name, key, new_state)
         self.written(name, key, new_state)
@@ -65,11 +65,8 @@ class SqlConversationPersistence(BasePersistence[dict[Any, Any], dict[Any, Any],
         await execute_core(session, statement, {"name": name, "key": encoded, "state": state, "updated_at": utcnow()})
 
     def written(self, name: str, key: tuple[int | str, ...], state: object | None) -> None:
-        encoded = json.dumps(list(key))
-        if state is None:
-            self._written.pop((name, encoded), None)
-        else:
-            self._written[(name, encoded)] = state
+        # None is kept too: known deleted, so an END after it is not deleted again.
+        self._written[(name, json.dumps(list(key)))] = state
 
     # Nothing below is stored: the bot keeps its data in its own tables.
     async def get_user_data(self) -> dict[int, dict[Any, Any]]:

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes, ConversationHandler
@@ -120,6 +122,22 @@ async def remember(c: Ctx, flow: str, state: str, **values: object) -> dict[str,
     if known is not None:
         kept.keep(c.person.id, flow, data, now, generation)
     return dict(data)
+
+
+async def end_flow(c: Ctx, session: AsyncSession, flow: str) -> None:
+    """The flow ends in the caller's transaction: its draft and its stored conversation state are deleted with
+    whatever that transaction saves (the report filed), so no transaction of their own follows."""
+    from bot.services import drafts
+
+    await drafts.clear(session, c.person.id, flow)
+    persistence = c.context.application.persistence
+    chat = c.update.effective_chat
+    if not (isinstance(persistence, SqlConversationPersistence) and persistence.persists(flow) and chat):
+        return
+    key = (chat.id, c.person.telegram_id)
+    await persistence.write(session, flow, key, None)
+    # Known to be gone once committed: the handler's END then costs the persistence nothing.
+    event.listen(session.sync_session, "after_commit", lambda _s: persistence.written(flow, key, None), once=True)
 
 
 async def draft_of(c: Ctx, flow: str) -> dict[str, object]:

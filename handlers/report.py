@@ -23,7 +23,20 @@ from bot.services import areas, concerns, drafts, triage
 from bot.services import household as households
 from bot.services.errors import NotAllowed
 from handlers import cases, menu
-from handlers.common import BACK, Ctx, draft_of, esc, expired, load, remember, say, show, small_int, stale_guard
+from handlers.common import (
+    BACK,
+    Ctx,
+    draft_of,
+    end_flow,
+    esc,
+    expired,
+    load,
+    remember,
+    say,
+    show,
+    small_int,
+    stale_guard,
+)
 
 FLOW = "report"
 END = ConversationHandler.END
@@ -401,10 +414,10 @@ async def on_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int 
                 filed = await concerns.file_concern(
                     session, new, admin_ids=c.rt.settings.admin_telegram_ids, now=c.rt.clock()
                 )
-                await drafts.clear(session, c.person.id, FLOW)
+                await end_flow(c, session, FLOW)
             elif answer == "add":
                 added = await concerns.add_to(session, concern_id=duplicate.id, new=new, now=c.rt.clock())
-                await drafts.clear(session, c.person.id, FLOW)
+                await end_flow(c, session, FLOW)
     except NotAllowed:
         await expired(c)
         return END

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.app import concerns_tick
 from bot.fake import FakeRequest
 from bot.services import caseworker, codes, people
-from db.models import AuditEvent, CaseEvent, Concern, ConcernAttachment
+from db.models import AuditEvent, CaseEvent, Concern, ConcernAttachment, ConversationState, Draft
 from db.session import Database
 from tests.harness import Harness, start_harness, stop_harness
 from tests.journeys import Speaker, add_child, create_household, person
@@ -592,3 +592,26 @@ async def test_reports_arriving_together_reach_the_director_together(bot: Harnes
     async with db.transaction() as s:
         status = {c.ref: c.status for c in (await s.scalars(select(Concern))).all()}
     assert [ref for ref in refs if status[ref] != "open"] == [chosen]
+
+
+async def test_a_sent_report_leaves_no_step_behind(bot: Harness, db: Database) -> None:
+    """Filing the report ends the flow in the same transaction: its answers and its stored step are gone
+    with it (a restart does not put the reporter back on the last screen of a report already sent)."""
+    at(bot, T0)
+    await caseworker_on(db, 5001, "child-director", VILLAGE, "en")
+    gran = await family(bot, "en")
+    await bot.send(gran.who, "/report")
+    await bot.press(gran.who, "小明")
+    await bot.press(gran.who, "Bullying")
+    await bot.press(gran.who, "No, not right now")
+    await bot.press(gran.who, "Skip")
+    await bot.press(gran.who, "No, keep me out of it")
+    async with db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(ConversationState)) == 1
+    await bot.press(gran.who, "Send now")
+    async with db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(Concern)) == 1
+        assert await s.scalar(select(func.count()).select_from(ConversationState)) == 0
+        assert await s.scalar(select(func.count()).select_from(Draft).where(Draft.flow == "report")) == 0
+    await bot.send(gran.who, "/report")  # a new report starts at its first question
+    assert gran._("Which child are you worried about?") in bot.screen(gran.who)

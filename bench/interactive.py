@@ -9,7 +9,10 @@ go to the in-process fake Bot API (`bot/fake`), the same transport and the same 
 the bot and for the reference.
 
 - bare: a plain `Application` on the same fake transport with one `MessageHandler` that echoes with
-  `send_message`; distinct people each send a text.
+  `send_message`; distinct people each send a text. The reference the targets are judged against.
+- bare press: a plain `Application` with one `CallbackQueryHandler` that answers the press and edits the
+  message with the tip screen's keyboard: the least any button press costs in python-telegram-bot here
+  (reported beside, not judged).
 - tips: a household member sends /tips, presses a topic, then "🔁 Another" N times.
 - concern: /report → child → category (not going to school) → not in danger → skip → keep me out → send.
 - calls: a carer presses "✅ Yes, we talked" on the reminder of an occurrence (one press per occurrence;

@@ -82,17 +82,22 @@ class Dispatcher:
                 chunk = ids[start : start + self.batch_size]
                 now, leased_at = utcnow(), monotonic()
                 async with self._bookkeeping() as session:
-                    items = await outbox.claim(
-                        session,
-                        now=now,
-                        limit=len(chunk),
-                        lease_seconds=self.lease_seconds,
-                        ids=chunk,
-                        except_kinds=TOGETHER_KINDS,
+                    # Concern notices wait for their chat's turn (below); the rest is claimed now, and when the
+                    # rows are all notices (a report just filed) nothing is claimed here at all.
+                    waiting = await outbox.waiting(session, chunk, TOGETHER_KINDS)
+                    items = (
+                        []
+                        if len(waiting) == len(chunk)
+                        else await outbox.claim(
+                            session,
+                            now=now,
+                            limit=len(chunk),
+                            lease_seconds=self.lease_seconds,
+                            ids=chunk,
+                            except_kinds=TOGETHER_KINDS,
+                        )
                     )
-                    # Only when something was left: most handlers queue no concern notice.
-                    left = len(items) < len(chunk)
-                    chats = await outbox.chats_waiting(session, chunk, TOGETHER_KINDS) if left else []
+                chats = list(dict.fromkeys(chat for _id, chat in waiting))
                 for chat in chats:  # the notices first, then what follows them (a voice note, a photo)
                     await self._deliver_together(chat)
                 await self._send_all(items, now, leased_at)

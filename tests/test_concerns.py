@@ -11,8 +11,19 @@ from sqlalchemy import func, select
 
 from bot.app import concerns_tick
 from bot.fake import FakeRequest
-from bot.services import caseworker, codes, people
-from db.models import AuditEvent, CaseEvent, Concern, ConcernAttachment, ConversationState, Draft
+from bot.services import caseworker, codes, concerns, people
+from bot.services.errors import NotAllowed
+from db.models import (
+    AuditEvent,
+    CaseEvent,
+    Child,
+    Concern,
+    ConcernAttachment,
+    ConversationState,
+    Draft,
+    Household,
+    User,
+)
 from db.session import Database
 from tests.harness import Harness, start_harness, stop_harness
 from tests.journeys import Speaker, add_child, create_household, person
@@ -612,3 +623,34 @@ async def test_a_sent_report_leaves_no_step_behind(bot: Harness, db: Database) -
         assert await s.scalar(select(func.count()).select_from(Draft).where(Draft.flow == "report")) == 0
     await bot.send(gran.who, "/report")  # a new report starts at its first question
     assert gran._("Which child are you worried about?") in bot.screen(gran.who)
+
+
+async def test_a_child_of_another_family_cannot_be_named_in_a_report(bot: Harness, db: Database) -> None:
+    """Forged past the buttons: the service itself refuses a child of a household the reporter is not in."""
+    at(bot, T0)
+    mine, theirs = await family(bot, "en", 6001), await family(bot, "en", 6002)
+    async with db.transaction() as s:
+        users = {u.telegram_id: u.id for u in await s.scalars(select(User))}
+        children = (await s.scalars(select(Child).order_by(Child.id))).all()
+        village_id = (await s.scalars(select(Household.village_id))).first()
+    assert len(children) == 2 and village_id is not None
+    my_child, their_child = children
+
+    def about(child: Child) -> concerns.NewConcern:
+        return concerns.NewConcern(
+            village_id=village_id,
+            category="bullying",
+            in_danger=False,
+            reporter_user_id=users[mine.who.id],
+            child_id=child.id,
+        )
+
+    with pytest.raises(NotAllowed):
+        async with db.transaction() as s:
+            await concerns.file_concern(s, about(their_child), now=T0)
+    async with db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(Concern)) == 0
+        await concerns.file_concern(s, about(my_child), now=T0)  # the same report about their own child is taken
+    async with db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(Concern)) == 1
+    assert theirs.who.id in users

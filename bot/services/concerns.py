@@ -124,8 +124,8 @@ async def file_concern(
         child = await session.get(Child, new.child_id)
         if child is None:
             raise NotAllowed
-        # A registered child can be named only by a member of the child's own household.
-        await households.membership(session, new.reporter_user_id, child.household_id)
+        # A registered child can be named only by a member of the child's own household (the view refuses
+        # anyone else, from memory when the household was read lately).
         household_id = child.household_id
         household = await households.view(session, user_id=new.reporter_user_id, household_id=household_id)
         if household.village_id != new.village_id:

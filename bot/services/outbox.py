@@ -290,14 +290,14 @@ async def claim(
     )
 
 
-async def chats_waiting(session: AsyncSession, ids: list[int], kinds: Collection[str]) -> list[int]:
-    """The chats that rows among `ids` of these kinds, still pending, are waiting to reach (in id order)."""
+async def waiting(session: AsyncSession, ids: list[int], kinds: Collection[str]) -> list[tuple[int, int]]:
+    """(id, chat) of the rows among `ids` of these kinds that are still pending, in id order."""
     rows = await session.execute(
-        select(Outbox.chat_id)
+        select(Outbox.id, Outbox.chat_id)
         .where(Outbox.id.in_(ids), Outbox.kind.in_(list(kinds)), Outbox.status == "pending")
         .order_by(Outbox.id)
     )
-    return list(dict.fromkeys(rows.scalars()))
+    return [(id, chat) for id, chat in rows.all()]
 
 
 def _held(id: int, attempt: int | None) -> Any:

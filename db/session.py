@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import Select, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -28,11 +30,18 @@ class Database:
         # hide_parameters: an error message must never carry the values of a query (names, phone numbers).
         kwargs: dict[str, object] = {"echo": echo, "hide_parameters": True}
         if self.dialect == "postgresql":
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            kwargs.update(pool_size=10, max_overflow=10)
             if schema:
                 # Tests give each database fixture its own schema, so parallel runs never collide.
                 kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.dialect == "postgresql":
+            # A connection that sat idle is pinged before use (a server restart or an idle timeout may have
+            # closed it); one in steady use is not: SQLAlchemy's pool_pre_ping would cost a round trip at every
+            # transaction, a third of a short one. A connection lost while busy fails one operation and the
+            # pool is renewed (SQLAlchemy's disconnect handling); the outbox retries, a person taps again.
+            event.listen(self.engine.sync_engine, "checkout", _ping_if_idle)
+            event.listen(self.engine.sync_engine, "checkin", _checked_in)
         if self.dialect == "sqlite":
             inline = parsed.get_driver_name() == "inline"
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas_inline if inline else _sqlite_pragmas)
@@ -125,6 +134,24 @@ def insert_for(session: AsyncSession) -> Any:
     """The INSERT construct with ON CONFLICT for this session's database (SQLite and PostgreSQL share the
     spelling, through different dialect classes)."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+IDLE_PING_SECONDS = 10.0
+
+
+def _checked_in(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+    record.info["idle_since"] = monotonic()
+
+
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+    since = record.info.get("idle_since")
+    if since is None or monotonic() - since < IDLE_PING_SECONDS:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as exc:
+        # The pool throws this connection away and checks out another (SQLAlchemy retries up to three times).
+        raise DisconnectionError() from exc
 
 
 def _sqlite_pragmas(dbapi_connection, _record, busy_ms: int = 5000) -> None:  # type: ignore[no-untyped-def]

@@ -36,25 +36,27 @@ async def _one(db: Database) -> int:
         return int(await s.scalar(text("SELECT 1")) or 0)
 
 
-async def test_a_connection_closed_while_idle_is_replaced_before_use(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+async def dropped(db: Database) -> Database:
+    """The database after the server closed the connection its pool holds (used once before)."""
     if db.dialect != "postgresql":
         pytest.skip("PostgreSQL connections")
     assert await _one(db) == 1
     assert await _kill_pool_connections(db) == 1
+    return db
+
+
+async def test_a_connection_closed_while_idle_is_replaced_before_use(
+    dropped: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(db_session, "IDLE_PING_SECONDS", 0.0)  # everything counts as idle: pinged
-    assert await _one(db) == 1  # the dead connection was pinged, thrown away and replaced
+    assert await _one(dropped) == 1  # the dead connection was pinged, thrown away and replaced
 
 
 async def test_a_connection_lost_in_steady_use_costs_one_operation(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    dropped: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if db.dialect != "postgresql":
-        pytest.skip("PostgreSQL connections")
-    assert await _one(db) == 1
-    assert await _kill_pool_connections(db) == 1
     monkeypatch.setattr(db_session, "IDLE_PING_SECONDS", 3600.0)  # in steady use: not pinged
     with pytest.raises(Exception):  # noqa: B017 - the driver's own error for a closed connection
-        await _one(db)
-    assert await _one(db) == 1  # the pool was renewed
+        await _one(dropped)
+    assert await _one(dropped) == 1  # the pool was renewed

@@ -20,7 +20,7 @@ from bot.services.identities import Identities
 from bot.services.tip_views import TipViews
 from db import sqlite_inline
 from db.migrate import upgrade
-from db.models import Child, Draft, Household, TipDelivery, User
+from db.models import Area, Child, Draft, Household, TipDelivery, User
 from db.session import Database
 from tests.harness import Harness
 from tests.journeys import add_child, create_household, person
@@ -343,3 +343,28 @@ async def test_only_a_transaction_that_says_so_commits_without_waiting_for_the_d
     async with db.transaction(durable=False):
         pass
     assert kept.get(someone.id, "report") == ({"durable": True}, NOW)
+
+
+async def test_areas_in_memory_follow_a_rename(db: Database) -> None:
+    """A village renamed (an operator's import, any session) is shown by its new name at the next read."""
+    from bot.services import areas
+
+    atlas = areas.Atlas(db)
+    async with db.transaction() as s:
+        await areas.ensure_default_areas(s)
+        village = await areas.get_area_by_code(s, "451321-02-S1")
+        assert village is not None
+        assert await areas.area_view(s, village.id) is not None
+    assert atlas._areas.get(village.id) is None  # read in the transaction that wrote the map: not kept
+    async with db.transaction() as s:
+        first = await areas.area_view(s, village.id)
+    assert first is not None and atlas._areas.get(village.id) == first  # kept
+    async with db.transaction() as s:
+        again = await areas.area_view(s, village.id)  # from memory: no statement needed
+        assert again == first
+        row = await s.get(Area, village.id)
+        assert row is not None
+        row.name_en = "Renamed Village"
+    async with db.transaction() as s:
+        renamed = await areas.area_view(s, village.id)
+    assert renamed is not None and renamed.name_en == "Renamed Village"

@@ -109,6 +109,13 @@ class Atlas(Forgetful):
         self._areas: Shelf[int, AreaView] = self.shelf(size)
         db.memory[self.KEY] = self
 
+    def get(self, area_id: int) -> AreaView | None:
+        return self._areas.get(area_id)
+
+    def put(self, session: AsyncSession, view: AreaView, generation: int) -> None:
+        if self.may_keep(session, generation):
+            self._areas.put(view.id, view)
+
     def keys_of(self, obj: object) -> set[Hashable] | object:
         return {obj.id} if isinstance(obj, Area) else set()
 
@@ -123,7 +130,7 @@ class Atlas(Forgetful):
 async def area_view(session: AsyncSession, area_id: int) -> AreaView | None:
     """One area by id, from memory when this process has read it lately (Atlas)."""
     atlas: Atlas | None = session.info.get(Atlas.KEY)
-    found = atlas._areas.get(area_id) if atlas is not None else None
+    found = atlas.get(area_id) if atlas is not None else None
     if found is not None:
         return found
     generation = atlas.generation if atlas is not None else 0
@@ -131,10 +138,8 @@ async def area_view(session: AsyncSession, area_id: int) -> AreaView | None:
     if area is None:
         return None
     view = AreaView.of(area)
-    # Not what a transaction that changed areas sees: it may yet roll back.
-    if atlas is not None and generation == atlas.generation and atlas._mark not in session.info:
-        if not any(isinstance(obj, Area) for obj in (*session.new, *session.dirty)):
-            atlas._areas.put(area_id, view)
+    if atlas is not None:
+        atlas.put(session, view, generation)
     return view
 
 

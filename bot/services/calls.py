@@ -475,9 +475,11 @@ async def confirm(session: AsyncSession, *, user_id: int, occurrence_id: int, ou
         raise NotAllowed
     keys = {"occurrence_id": occurrence_id, "user_id": user_id}
     found = (await session.execute(_answer_query(), keys)).first()
-    if found is None or found[4] is None:
-        raise NotAllowed  # no such call, or not the caller's household
-    household_id, answered, by, parent_user_id, _member, watch_id, last_contact_at, summary_due_at = found
+    if found is None:
+        raise NotAllowed  # no such call
+    household_id, answered, by, parent_user_id, member, watch_id, last_contact_at, summary_due_at = found
+    if member is None:
+        raise NotAllowed  # not the caller's household
     if answered is None:
         written = await session.execute(
             _first_answer(), {"occurrence_id": occurrence_id, "answer": outcome, "by": user_id, "at": now}

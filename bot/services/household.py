@@ -214,10 +214,8 @@ class HouseholdViews(Forgetful):
         return kept[1] if kept is not None and kept[0] == (now.year, now.month) else None
 
     def put(self, session: AsyncSession, view: HouseholdView, generation: int, now: datetime) -> None:
-        # Not what a transaction that changed these tables sees: it may yet roll back.
-        if generation != self.generation or self._mark in session.info or session.new or session.dirty:
-            return
-        self._views.put(view.id, ((now.year, now.month), view))
+        if self.may_keep(session, generation):
+            self._views.put(view.id, ((now.year, now.month), view))
 
     def keys_of(self, obj: object) -> set[Hashable] | object:
         if isinstance(obj, Household):

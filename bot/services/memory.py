@@ -109,6 +109,11 @@ class Forgetful(ABC):
         """A Shelf with this cache's age limit and clock."""
         return Shelf(self.ttl, size, self.clock, on_evict)
 
+    def may_keep(self, session: Any, generation: int) -> bool:
+        """Whether what `session` read while `generation` was current may be kept: nothing was forgotten since,
+        and the session has no change of its own that may yet roll back."""
+        return generation == self.generation and self._mark not in session.info and not (session.new or session.dirty)
+
     def forget_with(self, session: Any, keys: set[Hashable]) -> None:
         """Forget `keys` now and again when `session` commits: for a change made with the OWN option."""
         marked = session.info.get(self._mark, set())

@@ -9,7 +9,7 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from sqlalchemy import Select, Table, event
+from sqlalchemy import Result, Select, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -128,6 +128,14 @@ async def execute_core(session: AsyncSession, statement: Any, params: dict[str, 
     a third of a small write's time. No ORM events run (bot/services/memory.py does not see it), so only
     for writes whose caller keeps its own memory right (as with the OWN option)."""
     await (await session.connection()).execute(statement, params)
+
+
+async def fetch_core(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Result[Any]:
+    """A Core read on the session's connection and transaction, without the ORM's execution layer: rows as
+    named tuples, for reads that build their own view. Pending ORM changes are flushed first, as the ORM's
+    own autoflush would, so the read sees what this transaction wrote."""
+    await session.flush()
+    return await (await session.connection()).execute(statement, params)
 
 
 def insert_for(session: AsyncSession) -> Any:

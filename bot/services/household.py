@@ -10,7 +10,7 @@ from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, inspect, select, update
+from sqlalchemy import bindparam, delete, exists, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -28,7 +28,7 @@ from db.models import (
     Membership,
     User,
 )
-from db.session import Database
+from db.session import Database, fetch_core
 from db.types import utcnow
 
 # relation -> kind of membership. Parents are the legal guardians; the others are entrusted carers.
@@ -248,6 +248,29 @@ async def members_of(session: AsyncSession, household_ids: Collection[int]) -> l
     return [(user, household_id, kind, relation) for user, household_id, kind, relation in rows.all()]
 
 
+_H, _M, _C, _K, _B = (t.__table__.c for t in (Household, Membership, Child, ChildConsent, BackupAdult))  # type: ignore[attr-defined]
+_MEMBERS = (
+    select(_H.village_id, _M.user_id, _M.relation, _M.kind)
+    .join_from(Household.__table__, Membership.__table__, _M.household_id == _H.id)
+    .where(_H.id == bindparam("household_id"))
+    .order_by(_M.id)
+)
+# A child's consent counts when one of the household's parents gave it.
+_PARENT_CONSENT = (
+    exists()
+    .where(_K.child_id == _C.id, _M.user_id == _K.user_id, _M.household_id == _C.household_id, _M.kind == "parent")
+    .label("consent_given")
+)
+_CHILDREN = (
+    select(_C.id, _C.nickname, _C.birth_year, _C.birth_month, _C.school, _PARENT_CONSENT)
+    .where(_C.household_id == bindparam("household_id"))
+    .order_by(_C.id)
+)
+_BACKUPS = (
+    select(_B.name, _B.relation, _B.phone).where(_B.household_id == bindparam("household_id")).order_by(_B.id)
+)
+
+
 async def view(session: AsyncSession, *, user_id: int, household_id: int, now: datetime | None = None) -> HouseholdView:
     now = now or utcnow()
     views: HouseholdViews | None = session.info.get(HouseholdViews.KEY)
@@ -255,22 +278,15 @@ async def view(session: AsyncSession, *, user_id: int, household_id: int, now: d
     if cached is not None and cached.member(user_id) is not None:
         return cached
     generation = views.generation if views is not None else 0
-    household = await session.scalar(
-        select(Household)
-        .where(Household.id == household_id)
-        .options(
-            selectinload(Household.children).selectinload(Child.consents),
-            selectinload(Household.members),
-            selectinload(Household.backup_adults),
-        )
-    )
+    # Three Core reads (members, children with their consent, backups) rather than the ORM with four
+    # selectinloads: the ORM's loading machinery cost more than the queries (bench/interactive.py, /report).
+    members = (await fetch_core(session, _MEMBERS, {"household_id": household_id})).all()
     # Only a member sees it (checked on the members just read, not with a query of its own).
-    if household is None or not any(m.user_id == user_id for m in household.members):
+    if not any(m.user_id == user_id for m in members):
         raise NotAllowed
-    village = await areas.area_view(session, household.village_id)  # places from memory (areas.Atlas)
+    village = await areas.area_view(session, members[0].village_id)  # places from memory (areas.Atlas)
     assert village is not None
     township = await areas.area_view(session, village.parent_id) if village.parent_id is not None else None
-    parent_ids = {m.user_id for m in household.members if m.kind == "parent"}
     children = tuple(
         ChildView(
             id=c.id,
@@ -279,12 +295,13 @@ async def view(session: AsyncSession, *, user_id: int, household_id: int, now: d
             birth_month=c.birth_month,
             school=c.school,
             age=age_on(c.birth_year, c.birth_month, now),
-            consent_given=any(k.user_id in parent_ids for k in c.consents),
+            consent_given=bool(c.consent_given),
         )
-        for c in household.children
+        for c in await fetch_core(session, _CHILDREN, {"household_id": household_id})
     )
+    backups = await fetch_core(session, _BACKUPS, {"household_id": household_id})
     result = HouseholdView(
-        id=household.id,
+        id=household_id,
         village_id=village.id,
         township_id=township.id if township else None,
         village_zh=village.name_zh,
@@ -293,8 +310,8 @@ async def view(session: AsyncSession, *, user_id: int, household_id: int, now: d
         township_en=township.name_en if township else "",
         village_is_sample=village.is_sample,
         children=children,
-        members=tuple(MemberView(m.user_id, m.relation, m.kind) for m in household.members),
-        backups=tuple(BackupView(b.name, b.relation, b.phone) for b in household.backup_adults),
+        members=tuple(MemberView(m.user_id, m.relation, m.kind) for m in members),
+        backups=tuple(BackupView(b.name, b.relation, b.phone) for b in backups),
     )
     if views is not None:
         views.put(session, result, generation, now)

@@ -266,9 +266,7 @@ _CHILDREN = (
     .where(_C.household_id == bindparam("household_id"))
     .order_by(_C.id)
 )
-_BACKUPS = (
-    select(_B.name, _B.relation, _B.phone).where(_B.household_id == bindparam("household_id")).order_by(_B.id)
-)
+_BACKUPS = select(_B.name, _B.relation, _B.phone).where(_B.household_id == bindparam("household_id")).order_by(_B.id)
 
 
 async def view(session: AsyncSession, *, user_id: int, household_id: int, now: datetime | None = None) -> HouseholdView:

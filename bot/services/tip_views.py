@@ -17,14 +17,15 @@ from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, cast, func, insert, literal, null, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import library, tips
 from bot.services.memory import Forgetful, Shelf
 from db.models import Household, TipDelivery, TipFeedback, User
-from db.session import Database
+from db.session import Database, fetch_core
+from db.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,18 @@ FLUSH_SECONDS = 1.0
 SIZE = 20_000  # households whose history is kept
 TTL_SECONDS = 600.0
 OWN = "tip_views"  # execution option marking this module's own writes
+
+
+_TD, _TF = TipDelivery.__table__.c, TipFeedback.__table__.c  # type: ignore[attr-defined]
+_SEEN = (
+    select(literal("seen"), _TD.tip_id, func.max(_TD.sent_at))
+    .where(_TD.household_id == bindparam("household_id"))
+    .group_by(_TD.tip_id)
+)
+_DISLIKED = select(literal("disliked"), _TF.tip_id, cast(null(), UTCDateTime())).where(
+    _TF.user_id == bindparam("user_id"), _TF.helpful.is_(False)
+)
+_BOTH = _SEEN.union_all(_DISLIKED)  # the first select gives the columns their types (the time of a view)
 
 
 class TipViews(Forgetful):
@@ -61,8 +74,7 @@ class TipViews(Forgetful):
     ) -> library.Tip | None:
         """tips.next_tip for browsing: the same choice, from memory, the view written with the next batch.
         `session` is awaited only for what is not in memory (Database.lazy_transaction)."""
-        disliked = await self._disliked_by(session, user_id)
-        last_seen = await self._seen_by(session, who.household_id) if who.household_id is not None else {}
+        last_seen, disliked = await self._history(session, who.household_id, user_id)
         tip = tips.choose(tips.fitting(library.library(), who, topic, out_of_season=True), set(disliked), last_seen)
         if tip is None or who.household_id is None:
             return tip
@@ -100,34 +112,31 @@ class TipViews(Forgetful):
             return written
 
     # --- reading -----------------------------------------------------------------------------------------
-    async def _seen_by(self, session: Callable[[], Awaitable[AsyncSession]], household_id: int) -> dict[str, datetime]:
-        kept = self._seen.get(household_id)
-        if kept is not None:
-            return kept
+    async def _history(
+        self, session: Callable[[], Awaitable[AsyncSession]], household_id: int | None, user_id: int
+    ) -> tuple[dict[str, datetime], frozenset[str]]:
+        """The household's views (tip -> last shown) and the person's 👎 marks: from memory, or what is missing
+        in one Core query."""
+        seen = self._seen.get(household_id) if household_id is not None else {}
+        disliked = self._disliked.get(user_id)
+        if seen is not None and disliked is not None:
+            return seen, disliked
         generation = self.generation
-        rows = await (await session()).execute(
-            select(TipDelivery.tip_id, func.max(TipDelivery.sent_at))
-            .where(TipDelivery.household_id == household_id)
-            .group_by(TipDelivery.tip_id)
-        )
-        seen = {tip_id: at for tip_id, at in rows.all()}
-        for row in self._pending:  # views not written yet
-            if row["household_id"] == household_id:
-                seen[row["tip_id"]] = row["sent_at"]
-        if generation == self.generation:
-            self._seen.put(household_id, seen)
-        return seen
-
-    async def _disliked_by(self, session: Callable[[], Awaitable[AsyncSession]], user_id: int) -> frozenset[str]:
-        kept = self._disliked.get(user_id)
-        if kept is not None:
-            return kept
-        generation = self.generation
-        query = select(TipFeedback.tip_id).where(TipFeedback.user_id == user_id, TipFeedback.helpful.is_(False))
-        disliked = frozenset((await (await session()).scalars(query)).all())
-        if generation == self.generation:
-            self._disliked.put(user_id, disliked)
-        return disliked
+        query = _BOTH if seen is None and disliked is None else _SEEN if seen is None else _DISLIKED
+        rows = (await fetch_core(await session(), query, {"household_id": household_id, "user_id": user_id})).all()
+        if seen is None:
+            assert household_id is not None
+            seen = {tip_id: at for what, tip_id, at in rows if what == "seen"}
+            for row in self._pending:  # views not written yet
+                if row["household_id"] == household_id:
+                    seen[row["tip_id"]] = row["sent_at"]
+            if generation == self.generation:
+                self._seen.put(household_id, seen)
+        if disliked is None:
+            disliked = frozenset(tip_id for what, tip_id, _at in rows if what == "disliked")
+            if generation == self.generation:
+                self._disliked.put(user_id, disliked)
+        return seen, disliked
 
     # --- forgetting --------------------------------------------------------------------------------------
     def keys_of(self, obj: object) -> set[Hashable] | object:

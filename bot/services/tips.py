@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, cast, func, literal, null, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +24,7 @@ from bot.services import household as households
 from bot.services.errors import Invalid, NotAllowed
 from bot.services.identities import Identities
 from db.models import Child, Membership, TipDelivery, TipFeedback, TipSubscription, User
-from db.session import skip_locked
+from db.session import fetch_core, skip_locked
 from db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,17 @@ def reader_of(
     return Reader(household_id, bands or frozenset(library.AGE_BANDS), kind, month)
 
 
+_C, _M = Child.__table__.c, Membership.__table__.c  # type: ignore[attr-defined]
+# The children's births and the members' kinds in one Core query (what browsing needs of a family).
+_FAMILY = (
+    select(literal("child"), _C.birth_year, _C.birth_month, cast(null(), String))
+    .where(_C.household_id == bindparam("household_id"))
+    .union_all(
+        select(literal("member"), _M.user_id, null(), _M.kind).where(_M.household_id == bindparam("household_id"))
+    )
+)
+
+
 async def browsing_reader(
     session: Callable[[], Awaitable[AsyncSession]],
     identities: Identities,
@@ -73,11 +84,9 @@ async def browsing_reader(
     family = identities.family(household_id)
     if family is None:
         generation = identities.generation
-        s = await session()
-        children = select(Child.birth_year, Child.birth_month).where(Child.household_id == household_id)
-        births = tuple((year, month_) for year, month_ in (await s.execute(children)).all())
-        members = select(Membership.user_id, Membership.kind).where(Membership.household_id == household_id)
-        kinds = {member: kind for member, kind in (await s.execute(members)).all()}
+        rows = (await fetch_core(await session(), _FAMILY, {"household_id": household_id})).all()
+        births = tuple((a, b) for what, a, b, _kind in rows if what == "child")
+        kinds = {a: kind for what, a, _b, kind in rows if what == "member"}
         family = identities.remember_family(household_id, births, kinds, generation)
     # Not a member any more (they left since): as for someone without a household.
     return reader_of(household_id, family.kinds.get(user_id), family.births, month, now)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import literal, null, or_, select
+from sqlalchemy import String, bindparam, cast, literal, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import SUPPORTED_LOCALES
 from db.models import CaseworkerPost, Membership, User
+from db.session import fetch_core
 from db.types import utcnow
 
 ROLES = ("guardian", "parent", "caseworker")
@@ -41,15 +43,51 @@ class Person:
         return bool(self.post_ids)
 
 
-async def _view(session: AsyncSession, user: User, admin_ids: frozenset[int], is_new: bool = False) -> Person:
-    # Households and active posts in one round trip: this runs on every update whose person is not in memory.
-    households_q = select(
-        literal("household").label("what"), Membership.household_id.label("ref"), Membership.id.label("n"), null()
-    ).where(Membership.user_id == user.id)
-    posts_q = select(literal("post"), CaseworkerPost.id, CaseworkerPost.id, CaseworkerPost.level).where(
-        CaseworkerPost.user_id == user.id, CaseworkerPost.active.is_(True)
+class UserFields(Protocol):
+    """What a person's view is built from: a `User`, or a row read with the same names."""
+
+    id: int
+    telegram_id: int
+    chat_id: int
+    locale: str
+    timezone: str
+    role: str | None
+    notice_accepted_at: datetime | None
+    notice_declined_at: datetime | None
+    timezone_chosen: bool
+    last_seen_at: datetime | None
+
+
+_U, _MB, _CP = (t.__table__.c for t in (User, Membership, CaseworkerPost))  # type: ignore[attr-defined]
+# Core reads, built once: the first update of everyone not in memory runs both (bench/interactive.py).
+_BY_TELEGRAM = select(
+    _U.id,
+    _U.telegram_id,
+    _U.chat_id,
+    _U.locale,
+    _U.timezone,
+    _U.role,
+    _U.notice_accepted_at,
+    _U.notice_declined_at,
+    _U.timezone_chosen,
+    _U.last_seen_at,
+    _U.unreachable,
+).where(_U.telegram_id == bindparam("telegram_id"))
+# Households and active posts in one round trip.
+_TIES = (
+    select(literal("household").label("what"), _MB.household_id.label("ref"), _MB.id.label("n"), cast(null(), String))
+    .where(_MB.user_id == bindparam("user_id"))
+    .union_all(
+        select(literal("post"), _CP.id, _CP.id, _CP.level).where(
+            _CP.user_id == bindparam("user_id"), _CP.active.is_(True)
+        )
     )
-    rows = (await session.execute(households_q.union_all(posts_q).order_by("what", "n"))).all()
+    .order_by("what", "n")
+)
+
+
+async def _view(session: AsyncSession, user: UserFields, admin_ids: frozenset[int], is_new: bool = False) -> Person:
+    rows = (await fetch_core(session, _TIES, {"user_id": user.id})).all()
     households = [ref for what, ref, _n, _level in rows if what == "household"]
     posts = [ref for what, ref, _n, _level in rows if what == "post"]
     admin_post = next((ref for what, ref, _n, level in rows if what == "post" and level == "admin"), None)
@@ -72,8 +110,8 @@ async def _view(session: AsyncSession, user: User, admin_ids: frozenset[int], is
 
 
 async def find(session: AsyncSession, telegram_id: int, admin_ids: frozenset[int] = frozenset()) -> Person | None:
-    user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
-    return None if user is None else await _view(session, user, admin_ids)
+    row = (await fetch_core(session, _BY_TELEGRAM, {"telegram_id": telegram_id})).first()
+    return None if row is None else await _view(session, row, admin_ids)
 
 
 # Kept to the hour: enough to notice two weeks of silence, without a write on every message.
@@ -95,14 +133,19 @@ async def get_or_create(
 
     `record_seen=False`: the caller records the sign of life itself (handlers batch it: Identities.seen)."""
     now = now or utcnow()
-    user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
-    if user is not None:
+    row = (await fetch_core(session, _BY_TELEGRAM, {"telegram_id": telegram_id})).first()
+    if row is not None:
+        seen_due = record_seen and (row.last_seen_at is None or now - row.last_seen_at >= SEEN_STEP)
+        if row.chat_id == chat_id and not row.unreachable and not seen_due:
+            return await _view(session, row, admin_ids)  # nothing to write: the row as read
+        # Written through the ORM, so what keeps people in memory hears of it (bot/services/identities.py).
+        user = await session.get_one(User, row.id)
         if user.chat_id != chat_id:
             user.chat_id = chat_id
         if user.unreachable:
             # They wrote to us, so they can be reached again.
             user.unreachable = False
-        if record_seen and (user.last_seen_at is None or now - user.last_seen_at >= SEEN_STEP):
+        if seen_due:
             user.last_seen_at = now
         return await _view(session, user, admin_ids)
     user = User(

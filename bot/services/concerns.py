@@ -25,7 +25,7 @@ from bot.services.caseworker import PostView
 from bot.services.directory import Entry
 from bot.services.errors import Invalid, NotAllowed
 from db.models import Area, AuditEvent, CaseEvent, CaseworkerPost, Child, Concern, ConcernAttachment, User
-from db.session import skip_locked
+from db.session import fetch_core, skip_locked
 from db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -859,20 +859,46 @@ async def resolve(
 DUPLICATE_WINDOW = timedelta(minutes=10)
 
 
-async def recent_duplicate(session: AsyncSession, *, new: NewConcern, now: datetime | None = None) -> Concern | None:
-    """The same reporter, child (or village) and category within ten minutes, still open: add to it instead?"""
-    now = now or utcnow()
-    query = select(Concern).where(
-        Concern.reporter_user_id == new.reporter_user_id,
-        Concern.category == new.category,
-        Concern.status != "resolved",
-        Concern.created_at >= now - DUPLICATE_WINDOW,
+@dataclass(frozen=True)
+class Duplicate:
+    id: int
+    ref: str
+    created_at: datetime
+
+
+_CN = Concern.__table__.c  # type: ignore[attr-defined]
+_SAME_WORRY = (
+    select(_CN.id, _CN.ref, _CN.created_at)
+    .where(
+        _CN.reporter_user_id == bindparam("reporter"),
+        _CN.category == bindparam("category"),
+        _CN.status != "resolved",
+        _CN.created_at >= bindparam("since"),
     )
+    .order_by(_CN.id.desc())
+    .limit(1)
+)
+# About a registered child: the same child; about another child: the same village.
+_SAME_WORRY_CHILD = _SAME_WORRY.where(_CN.child_id == bindparam("child_id"))
+_SAME_WORRY_VILLAGE = _SAME_WORRY.where(_CN.child_id.is_(None), _CN.village_id == bindparam("village_id"))
+
+
+async def recent_duplicate(session: AsyncSession, *, new: NewConcern, now: datetime | None = None) -> Duplicate | None:
+    """The same reporter, child (or village) and category within ten minutes, still open: add to it instead?
+
+    Asked at every report filed: one Core query, built once."""
+    now = now or utcnow()
+    params: dict[str, object] = {
+        "reporter": new.reporter_user_id,
+        "category": new.category,
+        "since": now - DUPLICATE_WINDOW,
+    }
     if new.child_id is not None:
-        query = query.where(Concern.child_id == new.child_id)
+        query, params["child_id"] = _SAME_WORRY_CHILD, new.child_id
     else:
-        query = query.where(Concern.child_id.is_(None), Concern.village_id == new.village_id)
-    return await session.scalar(query.order_by(Concern.id.desc()).limit(1))
+        query, params["village_id"] = _SAME_WORRY_VILLAGE, new.village_id
+    row = (await fetch_core(session, query, params)).first()
+    return None if row is None else Duplicate(row.id, row.ref, row.created_at)
 
 
 async def add_to(session: AsyncSession, *, concern_id: int, new: NewConcern, now: datetime | None = None) -> list[int]:

@@ -20,7 +20,7 @@ from bot.services.identities import Identities
 from bot.services.tip_views import TipViews
 from db import sqlite_inline
 from db.migrate import upgrade
-from db.models import Area, Child, Draft, Household, TipDelivery, User
+from db.models import Area, BackupAdult, Child, ChildConsent, Draft, Household, Membership, TipDelivery, User
 from db.session import Database
 from tests.harness import Harness
 from tests.journeys import add_child, create_household, person
@@ -124,6 +124,36 @@ async def test_a_rolled_back_change_does_not_leave_a_household_view_behind(db: D
     with pytest.raises(Exception):  # noqa: B017 - NotAllowed
         async with db.transaction() as s:
             await household.view(s, user_id=stranger.id, household_id=hid, now=NOW)
+
+
+async def test_a_household_read_sees_what_its_own_transaction_has_not_flushed_yet(db: Database) -> None:
+    """household.view reads with Core statements (db.session.fetch_core), past the ORM's autoflush: it must
+    flush first. Also: only a parent's consent counts for a child, read in the same query."""
+    async with db.transaction() as s:
+        from bot.services import areas
+
+        await areas.ensure_default_areas(s)
+        village = await areas.get_area_by_code(s, "451321-02-S1")
+        assert village is not None
+    gran = await _person(db, 705)
+    async with db.transaction() as s:
+        hid = await household.create_household(s, user_id=gran.id, village_id=village.id, relation="grandmother")
+        child_id = await household.add_child(
+            s, user_id=gran.id, household_id=hid, nickname="小兰", birth_year=2020, birth_month=3, school=None
+        )
+    async with db.transaction() as s:
+        s.add(BackupAdult(household_id=hid, name="王阿姨", relation="neighbour", phone="13800000000"))
+        s.add(ChildConsent(child_id=child_id, user_id=gran.id, given_at=NOW))  # a grandmother's: does not count
+        shown = await household.view(s, user_id=gran.id, household_id=hid, now=NOW)
+        assert [b.name for b in shown.backups] == ["王阿姨"]
+        assert [c.consent_given for c in shown.children] == [False]
+    dad = await _person(db, 706)
+    async with db.transaction() as s:
+        s.add(Membership(household_id=hid, user_id=dad.id, relation="father", kind="parent"))
+        s.add(ChildConsent(child_id=child_id, user_id=dad.id, given_at=NOW))
+        shown = await household.view(s, user_id=dad.id, household_id=hid, now=NOW)
+        assert [c.consent_given for c in shown.children] == [True]
+        assert [(m.relation, m.kind) for m in shown.members] == [("grandmother", "guardian"), ("father", "parent")]
 
 
 async def test_drafts_kept_in_memory_follow_every_writer(db: Database) -> None:

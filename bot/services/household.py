@@ -196,7 +196,7 @@ async def add_child(
 
 
 class HouseholdViews(Forgetful):
-    """Households as `view` shows them, kept in memory: a report reads its household three times, eight
+    """Households as `view` shows them, kept in memory: a report reads its household three times, three
     queries each. Forgotten when any of the rows it is built from changes (bot/services/memory.py)."""
 
     KEY = "household_views"

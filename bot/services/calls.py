@@ -38,7 +38,7 @@ from db.models import (
     Membership,
     User,
 )
-from db.session import skip_locked
+from db.session import fetch_core, skip_locked
 from db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -474,14 +474,16 @@ async def confirm(session: AsyncSession, *, user_id: int, occurrence_id: int, ou
     if outcome not in OUTCOMES:
         raise NotAllowed
     keys = {"occurrence_id": occurrence_id, "user_id": user_id}
-    found = (await session.execute(_answer_query(), keys)).first()
+    # Core on the session's connection (no cache in memory watches calls or contact watches): each statement
+    # costs a round trip and little else, on the path every "yes, we talked" takes.
+    found = (await fetch_core(session, _answer_query(), keys)).first()
     if found is None:
         raise NotAllowed  # no such call
     household_id, answered, by, parent_user_id, member, watch_id, last_contact_at, summary_due_at = found
     if member is None:
         raise NotAllowed  # not the caller's household
     if answered is None:
-        written = await session.execute(
+        written = await (await session.connection()).execute(
             _first_answer(), {"occurrence_id": occurrence_id, "answer": outcome, "by": user_id, "at": now}
         )
         if written.rowcount == 1:  # type: ignore[attr-defined]
@@ -491,7 +493,7 @@ async def confirm(session: AsyncSession, *, user_id: int, occurrence_id: int, ou
                     session, household_id=household_id, parent_user_id=parent_user_id, now=now, watched=watched
                 )
             return Confirmed(True, outcome, None)
-        found = (await session.execute(_answer_query(), keys)).first()  # answered a moment ago
+        found = (await fetch_core(session, _answer_query(), keys)).first()  # answered a moment ago
         assert found is not None
         answered, by = found[1], found[2]
     relation = None

@@ -89,7 +89,7 @@ async def contact_made(
     # Read with the call (bot/services/calls.confirm): one UPDATE, no read of its own.
     last = max(watched.last_contact_at or now, now)
     nxt = _next_check_from(last, 0, watched.summary_due_at, call_policy.policy())
-    await session.execute(_contact_update(), {"watch_id": watched.id, "last": last, "next": nxt})
+    await (await session.connection()).execute(_contact_update(), {"watch_id": watched.id, "last": last, "next": nxt})
 
 
 @cache

@@ -650,7 +650,7 @@ async def _run(db: Database, size: Size, *, validate: bool, profile: str | None)
         fig["ratio_to_bare"] = round(fig["updates_per_s"] / bare_rate, 3)
         fig["as_built"]["ratio_to_bare"] = round(fig["as_built"]["updates_per_s"] / bare_rate, 3)
         fig["target_ratio"] = round(TARGET_RATIO[name], 3)
-        # The mean time an update may take for the target ratio, against this run's bare handler.
+        # Wall time per update (as updates/s counts it) that meets the target ratio against this run's bare handler.
         fig["budget_ms"] = round(1000 / (TARGET_RATIO[name] * bare_rate), 3)
         fig["target_p99_ms"] = TARGET_P99_MS
         fig["meets_target"] = fig["ratio_to_bare"] >= TARGET_RATIO[name] and fig["p99_ms"] < TARGET_P99_MS
@@ -698,10 +698,14 @@ def print_table(backend: str, results: dict[str, Any], *, validate: bool, quick:
     for name in JOURNEYS:
         steps = ", ".join(f"{k} {v:.1f}" for k, v in results[name]["p50_by_step_ms"].items())
         print(f"  {name} p50 by step (ms): {steps}")
+    # Wall time per update, as the ratio counts it (gaps between updates included), not the mean latency.
     budgets = ", ".join(
-        f"{name} {results[name]['budget_ms']:.2f} (now {results[name]['mean_ms']:.2f})" for name in JOURNEYS
+        f"{n} {results[n]['budget_ms']:.2f} (now {1000 / results[n]['updates_per_s']:.2f})" for n in JOURNEYS
     )
-    print(f"  mean ms an update may take to meet the ratio: {budgets}; a bare press: {press['mean_ms']:.2f}")
+    print(
+        f"  ms of wall time per update that meets the ratio: {budgets}; a bare press: "
+        f"{1000 / press['updates_per_s']:.2f}"
+    )
     units = ", ".join(f"{k} {v:.2f}" for k, v in results["unit_costs_ms"].items())
     print(f"  one transaction on this database (ms, median): {units}")
     print(

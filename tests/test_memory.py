@@ -83,17 +83,23 @@ async def test_changes_by_another_process_are_seen_after_the_ttl(db: Database, t
     assert cache.person(702, chat_id=702, now=NOW) is None
 
 
-async def test_a_rolled_back_change_does_not_leave_a_household_view_behind(db: Database) -> None:
-    views = HouseholdViews(db)
+async def _grandmother_and_household(db: Database, telegram_id: int) -> tuple[people.Person, int]:
+    """A grandmother (notice accepted) and the household she set up in the sample village."""
     async with db.transaction() as s:
         from bot.services import areas
 
         await areas.ensure_default_areas(s)
         village = await areas.get_area_by_code(s, "451321-02-S1")
         assert village is not None
-    gran = await _person(db, 703)
+    gran = await _person(db, telegram_id)
     async with db.transaction() as s:
         hid = await household.create_household(s, user_id=gran.id, village_id=village.id, relation="grandmother")
+    return gran, hid
+
+
+async def test_a_rolled_back_change_does_not_leave_a_household_view_behind(db: Database) -> None:
+    views = HouseholdViews(db)
+    gran, hid = await _grandmother_and_household(db, 703)
     async with db.transaction() as s:
         assert (await household.view(s, user_id=gran.id, household_id=hid, now=NOW)).children == ()
     assert views.get(hid, NOW) is not None
@@ -129,15 +135,8 @@ async def test_a_rolled_back_change_does_not_leave_a_household_view_behind(db: D
 async def test_a_household_read_sees_what_its_own_transaction_has_not_flushed_yet(db: Database) -> None:
     """household.view reads with Core statements (db.session.fetch_core), past the ORM's autoflush: it must
     flush first. Also: only a parent's consent counts for a child, read in the same query."""
+    gran, hid = await _grandmother_and_household(db, 705)
     async with db.transaction() as s:
-        from bot.services import areas
-
-        await areas.ensure_default_areas(s)
-        village = await areas.get_area_by_code(s, "451321-02-S1")
-        assert village is not None
-    gran = await _person(db, 705)
-    async with db.transaction() as s:
-        hid = await household.create_household(s, user_id=gran.id, village_id=village.id, relation="grandmother")
         child_id = await household.add_child(
             s, user_id=gran.id, household_id=hid, nickname="小兰", birth_year=2020, birth_month=3, school=None
         )

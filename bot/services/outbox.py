@@ -23,7 +23,7 @@ from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Outbox, User
-from db.session import insert_for
+from db.session import fetch_core, insert_for
 from db.types import utcnow
 
 MAX_ERROR_CHARS = 200
@@ -159,13 +159,18 @@ async def enqueue(
         album=album,
         together=together,
     )
-    insert = insert_for(session)
+    # Built once per database; Core on the session's connection (no cache in memory watches the outbox), after
+    # the pending ORM changes it may refer to are flushed.
+    stmt = _enqueue_statement(insert_for(session))
+    return (await fetch_core(session, stmt, values)).scalar_one_or_none()
+
+
+@cache
+def _enqueue_statement(insert: Any) -> Any:
     # ON CONFLICT DO NOTHING rather than catching IntegrityError: a failed INSERT would abort the
     # caller's whole PostgreSQL transaction, and this must be safe inside it.
-    stmt = (
-        insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=[Outbox.dedupe_key]).returning(Outbox.id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    table = Outbox.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=[table.c.dedupe_key]).returning(table.c.id)
 
 
 async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]]) -> list[int | None]:

@@ -123,11 +123,12 @@ def upsert(dialect: str, table: Table, index: tuple[str, ...]) -> Any:
     return stmt.on_conflict_do_update(index_elements=list(index), set_=updates)
 
 
-async def execute_core(session: AsyncSession, statement: Any, params: dict[str, Any]) -> None:
+async def execute_core(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Result[Any]:
     """A Core statement on the session's connection and transaction, without the ORM's execution layer:
     a third of a small write's time. No ORM events run (bot/services/memory.py does not see it), so only
-    for writes whose caller keeps its own memory right (as with the OWN option)."""
-    await (await session.connection()).execute(statement, params)
+    for writes to tables no cache watches, or whose caller keeps its own memory right (as with the OWN
+    option). Pending ORM changes are not flushed first: see `fetch_core`."""
+    return await (await session.connection()).execute(statement, params)
 
 
 async def fetch_core(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Result[Any]:
@@ -135,7 +136,7 @@ async def fetch_core(session: AsyncSession, statement: Any, params: dict[str, An
     named tuples, for reads that build their own view. Pending ORM changes are flushed first, as the ORM's
     own autoflush would, so the read sees what this transaction wrote."""
     await session.flush()
-    return await (await session.connection()).execute(statement, params)
+    return await execute_core(session, statement, params)
 
 
 def insert_for(session: AsyncSession) -> Any:

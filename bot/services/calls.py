@@ -38,7 +38,7 @@ from db.models import (
     Membership,
     User,
 )
-from db.session import fetch_core, skip_locked
+from db.session import execute_core, fetch_core, skip_locked
 from db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -483,8 +483,8 @@ async def confirm(session: AsyncSession, *, user_id: int, occurrence_id: int, ou
     if member is None:
         raise NotAllowed  # not the caller's household
     if answered is None:
-        written = await (await session.connection()).execute(
-            _first_answer(), {"occurrence_id": occurrence_id, "answer": outcome, "by": user_id, "at": now}
+        written = await execute_core(
+            session, _first_answer(), {"occurrence_id": occurrence_id, "answer": outcome, "by": user_id, "at": now}
         )
         if written.rowcount == 1:  # type: ignore[attr-defined]
             if outcome == "done":

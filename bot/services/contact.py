@@ -23,7 +23,7 @@ from bot.i18n import Tr
 from bot.services import call_policy, outbox, quiet, recurrence, welfare
 from bot.services import household as family
 from db.models import CallOccurrence, CallSchedule, Child, ContactWatch, User
-from db.session import skip_locked
+from db.session import execute_core, skip_locked
 
 BOOK = "menu:calls"
 AT_HAND = timedelta(hours=3)  # a call this close (ahead, or just held and not answered for) holds a nudge back
@@ -89,7 +89,7 @@ async def contact_made(
     # Read with the call (bot/services/calls.confirm): one UPDATE, no read of its own.
     last = max(watched.last_contact_at or now, now)
     nxt = _next_check_from(last, 0, watched.summary_due_at, call_policy.policy())
-    await (await session.connection()).execute(_contact_update(), {"watch_id": watched.id, "last": last, "next": nxt})
+    await execute_core(session, _contact_update(), {"watch_id": watched.id, "last": last, "next": nxt})
 
 
 @cache

@@ -161,16 +161,21 @@ async def enqueue(
     )
     # Built once per database; Core on the session's connection (no cache in memory watches the outbox), after
     # the pending ORM changes it may refer to are flushed.
-    stmt = _enqueue_statement(insert_for(session))
-    return (await fetch_core(session, stmt, values)).scalar_one_or_none()
+    row = (await fetch_core(session, _insert_statement(insert_for(session)), values)).first()
+    return None if row is None else int(row.id)
 
 
 @cache
-def _enqueue_statement(insert: Any) -> Any:
-    # ON CONFLICT DO NOTHING rather than catching IntegrityError: a failed INSERT would abort the
-    # caller's whole PostgreSQL transaction, and this must be safe inside it.
+def _insert_statement(insert: Any) -> Any:
+    """The outbox INSERT, built once per database, for `enqueue` and `enqueue_many`. ON CONFLICT DO NOTHING
+    rather than catching IntegrityError: a failed INSERT would abort the caller's whole PostgreSQL transaction,
+    and this must be safe inside it."""
     table = Outbox.__table__
-    return insert(table).on_conflict_do_nothing(index_elements=[table.c.dedupe_key]).returning(table.c.id)
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
+        .returning(table.c.id, table.c.dedupe_key)
+    )
 
 
 async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]]) -> list[int | None]:
@@ -189,16 +194,8 @@ async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]]) ->
             unique.append(v)
     if not unique:
         return [None] * len(all_values)
-    insert = insert_for(session)
-    table = Outbox.__table__
-    # ON CONFLICT DO NOTHING, as in `enqueue`: safe inside the caller's PostgreSQL transaction. One statement
-    # with a list of rows: SQLAlchemy sends them as a few multi-row INSERTs and compiles the statement once.
-    stmt = (
-        insert(table)
-        .on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
-        .returning(table.c.id, table.c.dedupe_key)
-    )
-    ids = {key: id for id, key in (await session.execute(stmt, unique)).all()}
+    # One statement with a list of rows: SQLAlchemy sends them as a few multi-row INSERTs.
+    ids = {key: id for id, key in (await session.execute(_insert_statement(insert_for(session)), unique)).all()}
     out: list[int | None] = []
     for v in all_values:
         out.append(ids.pop(v["dedupe_key"], None))  # popped: a repeated key in `messages` gets None

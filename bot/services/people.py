@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any
 
-from sqlalchemy import String, bindparam, cast, literal, null, or_, select
+from sqlalchemy import Row, String, bindparam, cast, literal, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import SUPPORTED_LOCALES
@@ -43,21 +43,6 @@ class Person:
         return bool(self.post_ids)
 
 
-class UserFields(Protocol):
-    """What a person's view is built from: a `User`, or a row read with the same names."""
-
-    id: int
-    telegram_id: int
-    chat_id: int
-    locale: str
-    timezone: str
-    role: str | None
-    notice_accepted_at: datetime | None
-    notice_declined_at: datetime | None
-    timezone_chosen: bool
-    last_seen_at: datetime | None
-
-
 _U, _MB, _CP = (t.__table__.c for t in (User, Membership, CaseworkerPost))  # type: ignore[attr-defined]
 # Core reads, built once: the first update of everyone not in memory runs both (bench/interactive.py).
 _BY_TELEGRAM = select(
@@ -86,7 +71,10 @@ _TIES = (
 )
 
 
-async def _view(session: AsyncSession, user: UserFields, admin_ids: frozenset[int], is_new: bool = False) -> Person:
+async def _view(
+    session: AsyncSession, user: User | Row[Any], admin_ids: frozenset[int], is_new: bool = False
+) -> Person:
+    # `user`: the ORM row, or the Core row read by telegram id with the same names.
     rows = (await fetch_core(session, _TIES, {"user_id": user.id})).all()
     households = [ref for what, ref, _n, _level in rows if what == "household"]
     posts = [ref for what, ref, _n, _level in rows if what == "post"]

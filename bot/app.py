@@ -71,7 +71,9 @@ def build_application(
     app.add_error_handler(_log_error)
 
     async def post_stop(application: Application) -> None:  # type: ignore[type-arg]
-        await write_waiting(application.bot_data[Runtime.KEY])
+        rt: Runtime = application.bot_data[Runtime.KEY]
+        await rt.dispatcher.settle()  # a message half-sent when the loop closes would go out again later
+        await write_waiting(rt)
 
     app.post_stop = post_stop
     return app

@@ -190,8 +190,9 @@ def _urgency(policy: triage.Policy, category: str, in_danger: bool, description:
 
 
 @cache
-def _ladder_query() -> Select[tuple[str, int, int, bool]]:
-    # Built once: putting three aliases and their joins together costs more than running the query.
+def _ladder_query() -> Select[tuple[CaseworkerPost, User]]:
+    # Built once: putting three aliases and their joins together costs more than running the query. The posts
+    # and their users are loaded whole: the notices that follow read both, then without a query of their own.
     village, township, county = aliased(Area), aliased(Area), aliased(Area)
     on_path = or_(
         *(
@@ -200,7 +201,7 @@ def _ladder_query() -> Select[tuple[str, int, int, bool]]:
         )
     )
     return (
-        select(CaseworkerPost.level, CaseworkerPost.id, User.id, User.unreachable)
+        select(CaseworkerPost, User)
         .select_from(village)
         .outerjoin(township, township.id == village.parent_id)
         .outerjoin(county, county.id == township.parent_id)
@@ -219,11 +220,13 @@ async def load_ladder(session: AsyncSession, village_id: int) -> ladder.Ladder:
     """
     rows = (await session.execute(_ladder_query(), {"village_id": village_id})).all()
     rungs: dict[str, list[ladder.Person]] = {level: [] for level in LEVEL_OF_RUNG}
-    for level, post_id, user_id, unreachable in rows:
-        if level in rungs:
-            rungs[level].append(ladder.Person(post_id=post_id, user_id=user_id, reachable=not unreachable))
+    for post, user in rows:
+        if post.level in rungs:
+            rungs[post.level].append(ladder.Person(post_id=post.id, user_id=user.id, reachable=not user.unreachable))
     village_rung, township_rung, county_rung = (tuple(rungs[level]) for level in LEVEL_OF_RUNG)
-    return ladder.Ladder(rungs=(village_rung, township_rung, county_rung))
+    # The session's identity map holds loaded rows only while something refers to them: the ladder does, so
+    # the notices written next find each post and its user there.
+    return ladder.Ladder(rungs=(village_rung, township_rung, county_rung), held=tuple(rows))
 
 
 async def _state(session: AsyncSession, concern: Concern) -> ladder.State:

@@ -17,7 +17,7 @@ Vocabulary:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from bot.services.triage import URGENCIES
 
@@ -45,6 +45,8 @@ class Person:
 @dataclass(frozen=True)
 class Ladder:
     rungs: tuple[tuple[Person, ...], tuple[Person, ...], tuple[Person, ...]]
+    # Whatever the loader read along (database rows), held while the ladder is in use; no part of a decision.
+    held: tuple[object, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.rungs) != RUNGS:

@@ -71,9 +71,7 @@ def build_application(
     app.add_error_handler(_log_error)
 
     async def post_stop(application: Application) -> None:  # type: ignore[type-arg]
-        rt: Runtime = application.bot_data[Runtime.KEY]
-        await rt.dispatcher.settle()  # a message half-sent when the loop closes would go out again later
-        await write_waiting(rt)
+        await write_waiting(application.bot_data[Runtime.KEY])
 
     app.post_stop = post_stop
     return app

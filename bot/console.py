@@ -182,7 +182,6 @@ class Console:
     async def _process(self, update: dict[str, Any]) -> None:
         await self.app.process_update(Update.de_json({"update_id": next(self._ids), **update}, self.app.bot))
         rt: Runtime = self.app.bot_data[Runtime.KEY]
-        await rt.dispatcher.settle()  # what the handler sent in the background, shown with its reply
         # Handlers deliver right after commit; this sends whatever else fell due (as the tick would).
         for _ in range(OUTBOX_ROUNDS):
             if not await rt.dispatcher.run_due():

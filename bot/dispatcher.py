@@ -67,7 +67,6 @@ class Dispatcher:
         self.on_unreachable = on_unreachable
         self.interval: float | None = None  # the tick's period, once scheduled
         self.turns = Turns()  # per chat: one burst of concern notices at a time
-        self._soon: set[asyncio.Task[None]] = set()
 
     def _bookkeeping(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A transaction for claims, "sent" marks and releases: it does not wait for the disk (durable=False).
@@ -104,20 +103,6 @@ class Dispatcher:
                 await self._send_all(items, now, leased_at)
         except Exception as exc:  # the handler's change is committed; a failure here must not undo its reply
             log.error("outbox deliver of %d rows failed: %s", len(ids), type(exc).__name__)
-
-    def deliver_soon(self, ids: list[int]) -> None:
-        """`deliver`, in the background: the person who pressed is answered without waiting for the messages
-        their press sent to others. The rows are committed; if the process dies first, the tick sends them."""
-        if not ids:
-            return
-        task = asyncio.get_running_loop().create_task(self.deliver(ids))
-        self._soon.add(task)
-        task.add_done_callback(self._soon.discard)
-
-    async def settle(self) -> None:
-        """Until every background delivery has finished (before stopping; tests, between updates)."""
-        while self._soon:
-            await asyncio.gather(*self._soon)
 
     async def _deliver_together(self, chat_id: int) -> None:
         """Concern notices for one chat, claimed only once this chat's previous burst has gone: those that

@@ -421,10 +421,8 @@ async def on_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int 
     except NotAllowed:
         await expired(c)
         return END
-    # The caseworkers' messages go out in the background: the reporter is answered as soon as the report is
-    # saved, not after a round trip to Telegram for each person told.
     if added is not None and duplicate is not None:
-        c.rt.dispatcher.deliver_soon(added)
+        await c.rt.dispatcher.deliver(added)
         await show(
             c,
             c._("✅ Added to your report {ref}. The people looking at it have been told.").format(ref=duplicate.ref),
@@ -443,7 +441,7 @@ async def on_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int 
             [[(_("➕ Add to that report"), "rf:add")], [(_("📨 Send as a new report"), "rf:new")]],
         )
         return CONFIRM
-    c.rt.dispatcher.deliver_soon(list(filed.outbox_ids))
+    await c.rt.dispatcher.deliver(list(filed.outbox_ids))
     await show(c, filed_text(c, filed), menu=True)
     return END
 

@@ -18,7 +18,6 @@ from telegram.ext import Application, ContextTypes
 from bot.app import build_application
 from bot.config import Settings
 from bot.fake import BOT_TOKEN, FakeRequest, FakeTelegram
-from bot.runtime import Runtime
 from db.session import Database
 
 _update_ids = itertools.count(1)
@@ -49,13 +48,6 @@ class Harness:
     async def feed(self, payload: dict[str, Any]) -> None:
         update = Update.de_json({"update_id": next(_update_ids), **payload}, self.app.bot)
         await self.app.process_update(update)
-        await self.settle()
-
-    async def settle(self) -> None:
-        """What an update set going in the background (deliveries) has finished: the chats as people see them."""
-        rt = self.app.bot_data.get(Runtime.KEY)
-        if isinstance(rt, Runtime):
-            await rt.dispatcher.settle()
 
     def message_json(self, who: Person, text: str | None = None, **extra: Any) -> dict[str, Any]:
         msg: dict[str, Any] = {

@@ -91,3 +91,7 @@ async def serve(
             await server.serve()
         finally:
             await application.stop()
+            # python-telegram-bot calls post_stop only from its own run_polling/run_webhook; serving ourselves, we
+            # call it (what is kept in memory is written) before `async with` shuts down.
+            if application.post_stop is not None:
+                await application.post_stop(application)

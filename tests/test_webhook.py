@@ -27,6 +27,15 @@ def free_port() -> int:
 async def test_webhook_checks_the_secret_and_handles_updates(settings: Settings, db: Database) -> None:
     api = FakeTelegram()
     app = build_application(settings, db, token=BOT_TOKEN, request=FakeRequest(api), max_retries=0)
+    stopped: list[str] = []
+    write_waiting = app.post_stop
+    assert write_waiting is not None
+
+    async def post_stop(application: Any) -> None:
+        stopped.append("post_stop")
+        await write_waiting(application)
+
+    app.post_stop = post_stop
     port = free_port()
     servers: list[Any] = []
     task = asyncio.create_task(
@@ -76,6 +85,7 @@ async def test_webhook_checks_the_secret_and_handles_updates(settings: Settings,
     finally:
         servers[0].should_exit = True
         await asyncio.wait_for(task, 15)
+    assert stopped == ["post_stop"], "what is kept in memory (tips browsed, signs of life) was not written at stop"
     [registered] = [c for c in api.calls if c.method == "setWebhook"]
     assert registered.params["url"] == "https://bot.example.org/telegram"
     assert registered.params["secret_token"] == SECRET

@@ -68,7 +68,7 @@ from bot.runtime import Runtime
 from bot.services import areas, calls, caseworker, codes, contacts, household, library, people, recurrence
 from db.migrate import upgrade
 from db.models import CallOccurrence, CallSchedule, Concern, User
-from db.session import Database
+from db.session import Database, execute_core
 from db.types import utcnow
 from tests.harness import Harness, Person
 
@@ -490,7 +490,7 @@ async def unit_costs(db: Database, n: int) -> dict[str, float]:
         for _ in range(n):
             started = time.perf_counter()
             async with db.transaction(durable=durable) as s:
-                await (await s.connection()).execute(statement, params)
+                await execute_core(s, statement, params)
             took.append((time.perf_counter() - started) * 1000)
         costs[name] = round(statistics.median(took), 3)
     return costs

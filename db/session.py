@@ -16,6 +16,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
+Params = dict[str, Any] | list[dict[str, Any]]  # one row of parameters, or many (executemany)
 RELAXED = "relaxed_commit"  # execution option: this transaction's commit need not reach the disk
 
 
@@ -123,7 +124,7 @@ def upsert(dialect: str, table: Table, index: tuple[str, ...]) -> Any:
     return stmt.on_conflict_do_update(index_elements=list(index), set_=updates)
 
 
-async def execute_core(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Result[Any]:
+async def execute_core(session: AsyncSession, statement: Any, params: Params) -> Result[Any]:
     """A Core statement on the session's connection and transaction, without the ORM's execution layer:
     a third of a small write's time. No ORM events run (bot/services/memory.py does not see it), so only
     for writes to tables no cache watches, or whose caller keeps its own memory right (as with the OWN
@@ -131,7 +132,7 @@ async def execute_core(session: AsyncSession, statement: Any, params: dict[str, 
     return await (await session.connection()).execute(statement, params)
 
 
-async def fetch_core(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Result[Any]:
+async def fetch_core(session: AsyncSession, statement: Any, params: Params) -> Result[Any]:
     """A Core read on the session's connection and transaction, without the ORM's execution layer: rows as
     named tuples, for reads that build their own view. Pending ORM changes are flushed first, as the ORM's
     own autoflush would, so the read sees what this transaction wrote."""

@@ -195,7 +195,7 @@ async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]]) ->
     if not unique:
         return [None] * len(all_values)
     # One statement with a list of rows: SQLAlchemy sends them as a few multi-row INSERTs.
-    ids = {key: id for id, key in (await session.execute(_insert_statement(insert_for(session)), unique)).all()}
+    ids = {key: id for id, key in (await fetch_core(session, _insert_statement(insert_for(session)), unique)).all()}
     out: list[int | None] = []
     for v in all_values:
         out.append(ids.pop(v["dedupe_key"], None))  # popped: a repeated key in `messages` gets None
